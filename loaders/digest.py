@@ -1,0 +1,397 @@
+"""Parse Hugging Face Daily Papers digests into one :class:`Paper` per paper block.
+
+The format (one file per day)::
+
+    ## Daily Papers (2024-11-19)
+
+    ### [Title](https://arxiv.org/abs/2411.09213)
+
+    ![](https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2411.09213.png)
+
+    Vote: 6
+
+    Authors: A, B            (or a Python-style list: ['A', 'B'])
+
+    - ***What's New***: ...    (some digests write **What's New**)
+    - ***Technical Details***: ...
+    - ***Performance Highlights***: ...
+
+Parsing never raises on bad content: every problem becomes a :class:`Problem` with file and line, a
+broken paper block is dropped whole (never half-loaded), and the rest of the file still loads.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("whats_new", "What's New"),
+    ("technical_details", "Technical Details"),
+    ("performance_highlights", "Performance Highlights"),
+)
+SECTION_LABELS = dict(SECTIONS)
+_SECTION_KEYS = {label.lower(): key for key, label in SECTIONS}
+
+_DATE_HEADER = re.compile(r"^##\s+Daily Papers\s*\((\d{4}-\d{2}-\d{2})\)\s*$")
+_PAPER_HEADER = re.compile(r"^###\s+(?P<rest>.*)$")
+_TITLE_LINK = re.compile(r"^\[(?P<title>.+)\]\((?P<url>\S+?)\)\s*$")
+_ARXIV_ID = re.compile(r"(?P<id>\d{4}\.\d{4,5})(?:v\d+)?")
+_ARXIV_URL = re.compile(r"^https?://(?:www\.)?arxiv\.org/(?:abs|pdf)/" + _ARXIV_ID.pattern + r"(?:\.pdf)?/?$")
+_THUMBNAIL = re.compile(r"^!\[[^\]]*\]\([^)]*\)\s*$")
+_VOTE = re.compile(r"^Vote:\s*(?P<n>-?\d+)\s*$")
+_AUTHORS = re.compile(r"^Authors:\s*(?P<list>.*)$")
+# "- ***What's New***: text" or "- **What's New**: text" (the colon may sit inside the stars too).
+_SECTION = re.compile(r"^-\s*\*{2,3}\s*(?P<name>[^*]+?)\s*:?\s*\*{2,3}\s*:?\s*(?P<text>.*)$")
+_FILENAME_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in a digest. Errors drop a paper (or the file); warnings keep it."""
+
+    file: str
+    line: int
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper as it appeared in one digest."""
+
+    arxiv_id: str
+    title: str
+    url: str
+    date: str  # ISO date of the digest
+    votes: int
+    authors: tuple[str, ...]
+    whats_new: str
+    technical_details: str
+    performance_highlights: str
+    source: str = ""
+    line: int = 0
+
+    def sections(self) -> dict[str, str]:
+        """Section key → text, in digest order."""
+        return {key: getattr(self, key) for key, _ in SECTIONS}
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything that is embedded (title and sections); votes and dates are not."""
+        digest = hashlib.sha256(self.title.encode())
+        for text in self.sections().values():
+            digest.update(b"\x00" + text.encode())
+        return digest.hexdigest()[:32]
+
+    def metadata(self) -> dict[str, str | int]:
+        """Flat metadata (scalars only, as vector stores want)."""
+        return {
+            "arxiv_id": self.arxiv_id,
+            "title": self.title,
+            "url": self.url,
+            "date": self.date,
+            "votes": self.votes,
+            "authors": ", ".join(self.authors),
+            **self.sections(),
+        }
+
+
+@dataclass
+class DigestResult:
+    """What one file yielded: its date, the papers that parsed whole, and every problem found."""
+
+    file: str
+    date: str | None
+    papers: list[Paper] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: int = 0  # paper blocks dropped because they were broken
+
+    @property
+    def readable(self) -> bool:
+        """False when the file as a whole could not be used (unreadable, too large, undated...)."""
+        return self.date is not None and not any(p.line == 0 and p.severity == "error" for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def arxiv_id_from(text: str) -> str | None:
+    """The bare arXiv id (no version) in an id or arXiv URL, or None."""
+    text = text.strip()
+    match = _ARXIV_URL.match(text) or re.fullmatch(_ARXIV_ID.pattern + r"(?:v\d+)?", text)
+    return match.group("id") if match else None
+
+
+def arxiv_url(arxiv_id: str) -> str:
+    return f"https://arxiv.org/abs/{arxiv_id}"
+
+
+def parse_authors(raw: str) -> tuple[str, ...]:
+    """``A, B`` or ``['A', 'B']`` → ('A', 'B'), order kept."""
+    raw = raw.strip()
+    if raw.startswith("["):
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = None
+        if isinstance(value, list | tuple):
+            return tuple(str(name).strip() for name in value if str(name).strip())
+        raw = raw.strip("[]")
+    return tuple(name.strip().strip("'\"").strip() for name in raw.split(",") if name.strip().strip("'\""))
+
+
+class _Block:
+    """A paper block being collected; turned into a Paper only if complete."""
+
+    def __init__(self, line: int, title: str, arxiv_id: str) -> None:
+        self.line = line
+        self.title = title
+        self.arxiv_id = arxiv_id
+        self.votes: int | None = None
+        self.authors: tuple[str, ...] | None = None
+        self.sections: dict[str, list[str]] = {}
+        self.current: str | None = None
+        self.broken: list[tuple[int, str]] = []
+
+
+def parse_digest(text: str, file: str = "<string>") -> DigestResult:
+    """Parse one digest's text. Never raises on content; see :class:`Problem`."""
+    result = DigestResult(file=file, date=None)
+    lines = text.splitlines()
+    block: _Block | None = None
+    skipping = False  # inside a paper block whose header was unusable
+    seen: set[str] = set()
+
+    def problem(line: int, message: str, severity: Severity = "error") -> None:
+        result.problems.append(Problem(file, line, message, severity))
+
+    def finish(current: _Block | None) -> None:
+        if current is None:
+            return
+        paper = _complete(current, result, problem, truncated_at_eof=False)
+        if paper is None:
+            return
+        if paper.arxiv_id in seen:
+            problem(current.line, f"paper {paper.arxiv_id} appears twice in this digest; kept the first", "warning")
+            return
+        seen.add(paper.arxiv_id)
+        result.papers.append(paper)
+
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if "\x00" in line or "\ufffd" in line:
+            problem(number, "undecodable or binary bytes")
+            if block is not None:
+                block.broken.append((number, "contains undecodable bytes"))
+            continue
+        if not stripped:
+            continue
+        date_match = _DATE_HEADER.match(stripped)
+        if date_match:
+            if result.date is None:
+                result.date = _valid_date(date_match.group(1), number, problem)
+            elif date_match.group(1) != result.date:
+                problem(number, f"second date header ({date_match.group(1)}) ignored", "warning")
+            continue
+        header = _PAPER_HEADER.match(stripped)
+        if header:
+            finish(block)
+            block, skipping = None, False
+            link = _TITLE_LINK.match(header.group("rest").strip())
+            if not link:
+                problem(number, "paper block has no '[Title](https://arxiv.org/abs/ID)' link; block skipped")
+                result.skipped += 1
+                skipping = True
+                continue
+            arxiv_id = arxiv_id_from(link.group("url"))
+            if arxiv_id is None:
+                problem(number, f"link is not an arXiv paper URL: {link.group('url')!r}; block skipped")
+                result.skipped += 1
+                skipping = True
+                continue
+            title = link.group("title").strip()
+            if not title:
+                problem(number, "empty title; block skipped")
+                result.skipped += 1
+                skipping = True
+                continue
+            block = _Block(number, title, arxiv_id)
+            continue
+        if skipping:
+            continue
+        if block is None:
+            if not stripped.startswith("#"):
+                problem(number, "text outside any paper block ignored", "warning")
+            continue
+        _feed(block, stripped, number, problem)
+
+    if block is not None:
+        paper = _complete(block, result, problem, truncated_at_eof=bool(text) and not text.endswith("\n"))
+        if paper is not None and paper.arxiv_id not in seen:
+            result.papers.append(paper)
+        elif paper is not None:
+            problem(block.line, f"paper {paper.arxiv_id} appears twice in this digest; kept the first", "warning")
+
+    if result.date is None:
+        fallback = _FILENAME_DATE.search(Path(file).name)
+        if fallback and _valid_date(fallback.group(1), 0, lambda *_: None):
+            result.date = fallback.group(1)
+            problem(1, f"no '## Daily Papers (YYYY-MM-DD)' header; used the date in the file name ({result.date})",
+                    "warning")
+        else:
+            problem(0, "no '## Daily Papers (YYYY-MM-DD)' header and no date in the file name; file skipped")
+            result.papers, result.skipped = [], 0
+            return result
+    result.papers = [_with_date(paper, result.date) for paper in result.papers]
+    return result
+
+
+def _valid_date(value: str, line: int, problem: object) -> str | None:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        if callable(problem):
+            problem(line, f"invalid date {value!r}")
+        return None
+
+
+def _with_date(paper: Paper, digest_date: str) -> Paper:
+    from dataclasses import replace
+
+    return replace(paper, date=digest_date)
+
+
+def _feed(block: _Block, stripped: str, number: int, problem: object) -> None:
+    """Route one non-blank line of a paper block."""
+    assert callable(problem)
+    if _THUMBNAIL.match(stripped):
+        block.current = None
+        return
+    vote = _VOTE.match(stripped)
+    if vote:
+        block.votes = int(vote.group("n"))
+        block.current = None
+        return
+    if stripped.startswith("Vote:"):
+        block.broken.append((number, f"unreadable vote count {stripped!r}"))
+        return
+    authors = _AUTHORS.match(stripped)
+    if authors:
+        block.authors = parse_authors(authors.group("list"))
+        block.current = None
+        return
+    section = _SECTION.match(stripped)
+    if section:
+        key = _SECTION_KEYS.get(section.group("name").strip().rstrip(":").lower())
+        if key is None:
+            problem(number, f"unknown section {section.group('name')!r} ignored", "warning")
+            block.current = None
+            return
+        block.sections[key] = [section.group("text").strip()]
+        block.current = key
+        return
+    if block.current is not None:  # a wrapped continuation line of the current section
+        block.sections[block.current].append(stripped)
+        return
+    problem(number, f"unrecognised line in paper block ignored: {stripped[:60]!r}", "warning")
+
+
+_SENTENCE_END = re.compile(r"[.!?。)\]\"'”’다요음됨함임]\s*$")
+
+
+def _complete(
+    block: _Block, result: DigestResult, problem: object, *, truncated_at_eof: bool
+) -> Paper | None:
+    """A Paper if the block is whole; otherwise report why and return None."""
+    assert callable(problem)
+    where = f"paper {block.arxiv_id}"
+    for line, message in block.broken:
+        problem(line, f"{where}: {message}; paper skipped")
+    if block.broken:
+        result.skipped += 1
+        return None
+    missing = [label for key, label in SECTIONS if not " ".join(block.sections.get(key, [])).strip()]
+    if missing:
+        problem(block.line, f"{where}: missing or empty section(s) {', '.join(missing)}; paper skipped")
+        result.skipped += 1
+        return None
+    texts = {key: " ".join(block.sections[key]).strip() for key, _ in SECTIONS}
+    last = texts[SECTIONS[-1][0]]
+    if truncated_at_eof and not _SENTENCE_END.search(last):
+        problem(block.line, f"{where}: file ends mid-section ({SECTIONS[-1][1]} looks truncated); paper skipped")
+        result.skipped += 1
+        return None
+    if block.votes is None:
+        problem(block.line, f"{where}: no 'Vote:' line; votes set to 0", "warning")
+    if not block.authors:
+        problem(block.line, f"{where}: no authors listed", "warning")
+    return Paper(
+        arxiv_id=block.arxiv_id,
+        title=block.title,
+        url=arxiv_url(block.arxiv_id),
+        date=result.date or "",
+        votes=block.votes or 0,
+        authors=block.authors or (),
+        source=result.file,
+        line=block.line,
+        **texts,
+    )
+
+
+def read_digest(path: Path, *, max_bytes: int) -> DigestResult:
+    """Read and parse one digest file; unreadable, oversized or binary files become a file-level error."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return DigestResult(name, None, problems=[Problem(
+                name, 0, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit; skipped")])
+        raw = path.read_bytes()
+    except OSError as exc:
+        return DigestResult(name, None, problems=[Problem(name, 0, f"cannot read file: {exc.strerror or exc}")])
+    if b"\x00" in raw[:8192] and raw.count(b"\x00") > len(raw) // 100:
+        return DigestResult(name, None, problems=[Problem(name, 0, "binary file, not a digest; skipped")])
+    return parse_digest(raw.decode("utf-8", errors="replace"), name)
+
+
+DIGEST_SUFFIXES = (".md", ".txt", ".markdown")
+
+
+def find_digest_files(inputs: list[str]) -> tuple[list[Path], list[Problem]]:
+    """Expand files, folders (recursively, digest suffixes only) and glob patterns; order kept, no repeats."""
+    import glob
+
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            # A folder's README is documentation, not a digest; a README named explicitly is still read.
+            matches = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in DIGEST_SUFFIXES and not p.stem.lower().startswith("readme")
+            )
+            if not matches:
+                problems.append(Problem(item, 0, "folder holds no .md/.txt digest files"))
+        elif path.exists():
+            matches = [path]
+        else:
+            matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+            if not matches:
+                problems.append(Problem(item, 0, "no such file, folder or glob match"))
+        for match in matches:
+            if match.resolve() not in {f.resolve() for f in files}:
+                files.append(match)
+    return files, problems

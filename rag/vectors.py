@@ -1,0 +1,108 @@
+"""The vector index: one Chroma node per paper section, embedded by papersbot itself.
+
+Chroma runs embedded (``PersistentClient`` under the data dir) unless ``chroma_url`` names a server.
+We always hand Chroma our own vectors: its default embedding function would download a model (with no
+network it fails on the first ``add`` without embeddings; seen with chromadb 1.5), so nothing here ever
+passes raw documents for Chroma to embed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from llama_index.core.schema import BaseNode, TextNode
+from llama_index.core.vector_stores.types import (
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+)
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    node_id: str
+    arxiv_id: str
+    section: str
+    score: float  # cosine similarity
+
+
+def chroma_client(url: str | None, path: Path) -> Any:
+    # Telemetry off: it would try to reach the internet from every process.
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if url:
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        return chromadb.HttpClient(
+            host=parsed.hostname or "localhost",
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=chroma_settings,
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class VectorIndex:
+    """Section nodes in a Chroma collection, read and written through LlamaIndex's ChromaVectorStore."""
+
+    def __init__(self, client: Any, collection_name: str) -> None:
+        self.collection_name = collection_name
+        self._client = client
+        collection = client.get_or_create_collection(
+            collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+        self.store = ChromaVectorStore(chroma_collection=collection)
+        self._collection = collection
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def stored_hashes(self, node_ids: list[str]) -> dict[str, str]:
+        """node_id → content_hash of the nodes present (absent ids are simply missing)."""
+        out: dict[str, str] = {}
+        for start in range(0, len(node_ids), 2000):
+            got = self._collection.get(ids=node_ids[start : start + 2000], include=["metadatas"])
+            for node_id, metadata in zip(got["ids"], got["metadatas"] or [], strict=False):
+                out[node_id] = str((metadata or {}).get("content_hash", ""))
+        return out
+
+    def upsert(self, nodes: list[TextNode]) -> None:
+        """Replace these nodes (ChromaVectorStore.add would keep an old vector under an existing id)."""
+        if not nodes:
+            return
+        self._collection.delete(ids=[node.node_id for node in nodes])
+        self.store.add(list[BaseNode](nodes))
+
+    def delete(self, node_ids: list[str]) -> None:
+        if node_ids:
+            self._collection.delete(ids=node_ids)
+
+    def query(self, embedding: list[float], k: int, arxiv_ids: list[str] | None = None) -> list[VectorHit]:
+        """Top-k section nodes by cosine similarity, optionally only among ``arxiv_ids``."""
+        if arxiv_ids is not None and not arxiv_ids:
+            return []
+        size = self.count()
+        if size == 0:
+            return []
+        filters = None
+        if arxiv_ids is not None:
+            filters = MetadataFilters(
+                filters=[MetadataFilter(key="arxiv_id", operator=FilterOperator.IN, value=list(arxiv_ids))]
+            )
+        result = self.store.query(
+            VectorStoreQuery(query_embedding=embedding, similarity_top_k=min(k, size), filters=filters)
+        )
+        hits = []
+        for node, similarity in zip(result.nodes or [], result.similarities or [], strict=False):
+            metadata = node.metadata
+            # ChromaVectorStore reports exp(-distance); with the cosine space, distance = 1 - cos.
+            cosine = 1.0 + math.log(similarity) if similarity > 0 else -1.0
+            hits.append(VectorHit(node.node_id, str(metadata["arxiv_id"]), str(metadata["section"]), cosine))
+        return hits

