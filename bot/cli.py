@@ -33,6 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser("stats", help="papers, dates and index sizes")
     stats.add_argument("--json", action="store_true", help="print JSON")
+
+    ask = sub.add_parser("ask", help="answer one question with cited papers")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the answer, citations, sources, timings as JSON")
+    ask.add_argument("--no-llm", action="store_true", help="extractive answer even if an LLM is configured")
+    ask.add_argument("--top-k", type=int, help="papers handed to the answerer")
+
+    evaluate = sub.add_parser("eval", help="retrieval metrics over a JSONL question set")
+    evaluate.add_argument("file", help='JSONL lines {"question": ..., "expected": [arXiv ids]}')
+    evaluate.add_argument("--json", action="store_true", help="print metrics and per-question rows as JSON")
     return parser
 
 
@@ -119,3 +129,64 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _engine(settings: Settings) -> Any:
+    from rag.answer import AnswerEngine
+    from rag.library import Library
+
+    return AnswerEngine.from_settings(Library.open(settings))
+
+
+@command("ask")
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    if engine.library.catalog.counts()["papers"] == 0:
+        print("papersbot: the index is empty; run `papersbot ingest PATH` first", file=sys.stderr)
+        return 1
+    stream = engine.llm is not None and not args.no_llm and not args.json and sys.stdout.isatty()
+    streamed: list[str] = []
+
+    def on_token(token: str) -> None:
+        streamed.append(token)
+        print(token, end="", flush=True)
+
+    answer = engine.ask(args.question, use_llm=False if args.no_llm else None, top_k=args.top_k,
+                        on_token=on_token if stream else None)
+    if args.json:
+        _print_json(answer.to_json())
+    else:
+        if streamed:
+            print("\r\033[K", end="")  # the validated answer replaces the raw stream
+        print(answer.render_text())
+    return 0
+
+
+@command("eval")
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from rag.evaluate import evaluate, read_questions
+
+    try:
+        rows = read_questions(Path(args.file))
+    except (OSError, ValueError) as exc:
+        print(f"papersbot: {exc}", file=sys.stderr)
+        return 2
+    result = evaluate(_engine(settings), rows)
+    if args.json:
+        _print_json(result)
+        return 0
+    m = result["metrics"]
+    for row in result["rows"]:
+        hit = "ok " if (set(row["expected"]) & set(row["retrieved"][:5])) or (
+            not row["expected"] and not row["covered"]) else "MISS"
+        print(f"{hit} {row['question'][:60]:<60} expected={','.join(row['expected']) or '-'} "
+              f"top={','.join(row['retrieved'][:3])} covered={row['covered']}")
+    print()
+    print(f"answerable {m['answerable']}: R@1 {m.get('R@1')}  R@5 {m.get('R@5')}  MRR@10 {m.get('MRR@10')}")
+    print(f"not covered: {m['not_covered_correct']}/{m['unanswerable']} correctly answered as not covered")
+    for lang, sub in m.get("by_lang", {}).items():
+        print(f"  {lang}: R@1 {sub.get('R@1')}  R@5 {sub.get('R@5')}  MRR@10 {sub.get('MRR@10')}  "
+              f"not-covered {sub['not_covered_correct']}/{sub['unanswerable']}")
+    return 0

@@ -95,8 +95,12 @@ class Settings(BaseSettings):
     rrf_k: int = Field(
         ge=1, description="Reciprocal-rank-fusion constant.")
     min_relevance: float = Field(
-        description="Dense cosine similarity below which the best hit counts as 'not covered' unless "
-        "the lexical index also found it.",
+        description="Dense (e5 cosine) similarity at or above which the best paper counts as answering the "
+        "question on meaning alone.",
+    )
+    min_lexical_score: float = Field(
+        description="BM25 score at or above which one of the top 3 papers counts as answering the question "
+        "on its words. Below both thresholds the answer is 'not covered'.",
     )
 
     # --- LLM -----------------------------------------------------------------------------------------

@@ -1,0 +1,106 @@
+"""The answer LLM: any OpenAI-compatible chat endpoint through LlamaIndex's ``OpenAILike``.
+
+Retries are ours (bounded, with backoff, honouring Retry-After) so that the caller always gets either
+text or an ``LLMUnavailable`` with a short reason: never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import openai
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.llms.openai_like import OpenAILike
+
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+OnToken = Callable[[str], None]
+
+
+class LLMUnavailable(Exception):
+    """The LLM could not answer; ``reason`` is short and safe to show users."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ChatLLM:
+    def __init__(self, llm: Any, *, model: str, max_retries: int, backoff_s: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.llm = llm
+        self.model = model
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChatLLM:
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+        llm = OpenAILike(
+            model=settings.llm_model,
+            api_base=settings.llm_base_url or "https://api.openai.com/v1",
+            api_key=key,
+            is_chat_model=True,
+            context_window=32_000,
+            timeout=settings.llm_timeout_s,
+            max_retries=0,  # retries are ours, see complete()
+            temperature=settings.llm_temperature,
+            max_tokens=settings.llm_max_tokens,
+        )
+        return cls(llm, model=settings.llm_model, max_retries=settings.llm_max_retries)
+
+    def complete(self, messages: list[dict[str, str]], on_token: OnToken | None = None) -> str:
+        chat = [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in messages]
+        attempt = 0
+        while True:
+            streamed = False
+            try:
+                if on_token is None:
+                    return str(self.llm.chat(chat).message.content or "")
+                parts: list[str] = []
+                for chunk in self.llm.stream_chat(chat):
+                    if chunk.delta:
+                        streamed = True
+                        parts.append(chunk.delta)
+                        on_token(chunk.delta)
+                return "".join(parts)
+            except Exception as exc:  # classified below; anything unknown is also a fallback, not a crash
+                reason, retryable, wait = _classify(exc)
+                if streamed or not retryable or attempt >= self.max_retries:
+                    log.warning("LLM unavailable after %d attempt(s): %s", attempt + 1, reason)
+                    raise LLMUnavailable(reason) from exc
+                attempt += 1
+                delay = wait if wait is not None else self.backoff_s * 2 ** (attempt - 1)
+                log.info("LLM %s; retry %d/%d in %.1fs", reason, attempt, self.max_retries, delay)
+                self._sleep(min(delay, 30.0))
+
+
+def _classify(exc: Exception) -> tuple[str, bool, float | None]:
+    """(reason for users, retryable?, server-requested wait)."""
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return "the LLM timed out", True, None
+    if isinstance(exc, openai.RateLimitError):
+        return "the LLM is rate-limited (429)", True, _retry_after(exc)
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code >= 500:
+            return f"the LLM server failed ({exc.status_code})", True, None
+        if exc.status_code in (401, 403):
+            return f"the LLM refused the API key ({exc.status_code})", False, None
+        return f"the LLM rejected the request ({exc.status_code})", False, None
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError):
+        return "the LLM endpoint is unreachable", True, None
+    return f"the LLM failed ({type(exc).__name__})", False, None
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after") if exc.response is not None else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
