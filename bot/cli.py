@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--no-llm", action="store_true", help="extractive answer even if an LLM is configured")
     ask.add_argument("--top-k", type=int, help="papers handed to the answerer")
 
+    sub.add_parser("bot", help="run the Telegram bot (long polling; webhook when configured)")
+
+    repl = sub.add_parser("repl", help="interactive prompt-tuning workbench")
+    repl.add_argument("--no-llm", action="store_true", help="start with the LLM switched off")
+
     evaluate = sub.add_parser("eval", help="retrieval metrics over a JSONL question set")
     evaluate.add_argument("file", help='JSONL lines {"question": ..., "expected": [arXiv ids]}')
     evaluate.add_argument("--json", action="store_true", help="print metrics and per-question rows as JSON")
@@ -190,3 +195,17 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {lang}: R@1 {sub.get('R@1')}  R@5 {sub.get('R@5')}  MRR@10 {sub.get('MRR@10')}  "
               f"not-covered {sub['not_covered_correct']}/{sub['unanswerable']}")
     return 0
+
+
+@command("bot")
+def _bot(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.telegram.app import run
+
+    return run(settings)
+
+
+@command("repl")
+def _repl(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.repl import run
+
+    return run(settings, use_llm=not args.no_llm)

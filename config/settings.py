@@ -7,13 +7,16 @@ Precedence, lowest first: ``config/defaults.toml`` (shipped in the package) → 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -151,12 +154,64 @@ class Settings(BaseSettings):
     telegram_base_file_url: str | None = Field(
         default=None, description="Bot API file URL; derived from telegram_base_url when unset."
     )
+    telegram_webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS URL Telegram posts updates to (webhook mode, behind your TLS proxy). Unset: "
+        "long polling. Webhook mode needs python-telegram-bot[webhooks] (tornado).",
+    )
+    telegram_webhook_listen: str = Field(
+        description="Address the webhook server binds to (webhook mode only).")
+    telegram_webhook_port: int = Field(
+        ge=1, le=65535, description="Port the webhook server listens on (webhook mode only).")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret Telegram sends with every webhook request (X-Telegram-Bot-Api-Secret-Token); "
+        "requests without it are rejected. Recommended in webhook mode.",
+    )
+    telegram_allowed_chat_ids: Annotated[list[int], NoDecode] = Field(
+        description="Chat or user ids allowed to use the bot; others get a polite refusal. Empty: everyone. "
+        "Admins are always allowed. In the environment: a JSON list or a comma-separated list.",
+    )
+    telegram_admin_ids: Annotated[list[int], NoDecode] = Field(
+        description="User ids that may run /stats and upload digest files to ingest. Same formats as "
+        "telegram_allowed_chat_ids.",
+    )
+    telegram_max_question_chars: int = Field(
+        ge=50, description="Longer questions are cut to this many characters, and the reply says so.")
+    telegram_questions_burst: int = Field(
+        ge=1, description="Questions (and /search) one user may send back to back: the token-bucket size.")
+    telegram_questions_per_minute: float = Field(
+        gt=0, description="Sustained questions per minute per user: the token-bucket refill rate. Admins are "
+        "exempt.")
+    telegram_list_size: int = Field(
+        ge=1, le=30, description="Papers listed by /top and /search when no count is given.")
+    telegram_workers: int = Field(
+        ge=1, description="Threads running the blocking answer engine (embedding, SQLite, Chroma); more "
+        "concurrent questions wait for a free thread without stalling other chats.")
+    telegram_concurrent_updates: int = Field(
+        ge=1, description="Telegram updates handled at once, so one slow question never holds up other chats.")
+    telegram_max_retries: int = Field(
+        ge=0, description="Retries of a Bot API call answered 429 Too Many Requests, each after the "
+        "retry_after Telegram asks for (PTB's AIORateLimiter).")
 
     # --- logging -------------------------------------------------------------------------------------
     log_level: str = Field(
         description="Python logging level.")
     log_json: bool = Field(
         description="One JSON object per log line.")
+
+    @field_validator("telegram_allowed_chat_ids", "telegram_admin_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: Any) -> Any:
+        """Environment values arrive as text: ``[1, 2]`` (JSON) or ``1,2`` / ``1 2``."""
+        if isinstance(value, int):
+            return [value]
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in re.split(r"[,;\s]+", text) if part]
+        return value
 
     @field_validator("data_dir", "prompts_dir", mode="after")
     @classmethod

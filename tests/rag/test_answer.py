@@ -1,0 +1,161 @@
+"""The answer engine end to end: real retrieval, the real ``openai`` client against a fake endpoint."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from rag.answer import AnswerEngine
+from rag.library import Library
+from rag.llm import ChatLLM
+from rag.memory import ConversationMemory
+from tests.fakes.fixtures import running_openai
+from tests.fakes.openai_server import FakeOpenAI
+
+OMNIHUMAN = "2502.01061"
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeOpenAI]:
+    with running_openai(api_key="sk-test") as server:
+        yield server
+
+
+def engine_for(library: Library, server: FakeOpenAI | None, *, timeout: float = 5.0, retries: int = 1,
+               base_url: str | None = None) -> AnswerEngine:
+    """An engine over ``library``; with an LLM at ``server`` (or ``base_url``) when given."""
+    llm = None
+    url = base_url or (server.base_url if server else None)
+    if url:
+        settings = library.settings.model_copy(update={
+            "llm_base_url": url, "llm_api_key": SecretStr("sk-test"), "llm_timeout_s": timeout,
+            "llm_max_retries": retries, "llm_model": "fake-model",
+        })
+        llm = ChatLLM.from_settings(settings)
+        llm.backoff_s = 0.05
+    return AnswerEngine(library, llm, ConversationMemory(turns=4, conversations=10))
+
+
+def test_no_llm_gives_an_extractive_cited_answer_with_a_note(sample_library: Library) -> None:
+    answer = engine_for(sample_library, None).ask("OmniHuman-1은 어떤 모델이야?")
+    assert answer.llm["used"] is False and answer.llm["reason"] == "no LLM configured"
+    assert answer.citations[0].arxiv_id == OMNIHUMAN
+    assert answer.citations[0].url == f"https://arxiv.org/abs/{OMNIHUMAN}"
+    assert "[1]" in answer.text and "LLM 없이" in answer.text
+    assert [s.paper.arxiv_id for s in answer.sources][: len(answer.citations)] == [
+        c.arxiv_id for c in answer.citations]
+
+
+def test_llm_answer_citations_are_validated(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+    fake_llm.script_reply(
+        "OmniHuman-1 scales human animation with mixed conditions [1]. It beats baselines [7]. "
+        "Details: [the paper](https://arxiv.org/abs/0000.00000) and www.fake.example [1][1]."
+    )
+    answer = engine_for(sample_library, fake_llm).ask("What is OmniHuman-1?")
+    assert answer.llm == {"used": True, "model": "fake-model", "reason": None}
+    assert "[7]" not in answer.text and "0000.00000" not in answer.text and "fake.example" not in answer.text
+    assert answer.text.count("[1]") == 2 and "[2]" not in answer.text
+    assert [c.arxiv_id for c in answer.citations] == [OMNIHUMAN]
+    assert answer.citations[0].url == f"https://arxiv.org/abs/{OMNIHUMAN}"
+
+    request = fake_llm.chat_requests()[-1]
+    assert request.authorization == "Bearer sk-test"
+    system, user = request.messages[0]["content"], request.messages[-1]["content"]
+    assert "English" in system
+    assert "[1] OmniHuman-1" in user and "Question: What is OmniHuman-1?" in user
+
+
+def test_korean_question_asks_for_a_korean_answer(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+    fake_llm.script_reply("OmniHuman-1은 인간 애니메이션 모델입니다 [1].")
+    answer = engine_for(sample_library, fake_llm).ask("OmniHuman-1은 무엇인가요?")
+    assert "Korean" in fake_llm.chat_requests()[-1].messages[0]["content"]
+    assert answer.language == "ko" and answer.citations[0].arxiv_id == OMNIHUMAN
+
+
+def test_streaming_tokens_reach_the_caller(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+    fake_llm.script_reply("OmniHuman-1 animates people from one image [1].", chunks=5)
+    tokens: list[str] = []
+    answer = engine_for(sample_library, fake_llm).ask("What is OmniHuman-1?", on_token=tokens.append)
+    assert len(tokens) == 5 and "".join(tokens) == "OmniHuman-1 animates people from one image [1]."
+    assert answer.llm["used"] and answer.citations[0].arxiv_id == OMNIHUMAN
+
+
+def test_timeout_retries_then_falls_back_to_extractive(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+    fake_llm.script_delay(3.0, "too late [1]")
+    fake_llm.script_delay(3.0, "too late [1]")
+    answer = engine_for(sample_library, fake_llm, timeout=0.5, retries=1).ask("What is OmniHuman-1?")
+    assert answer.llm["used"] is False and answer.llm["reason"] == "the LLM timed out"
+    assert len(fake_llm.chat_requests()) == 2  # one try + one retry, bounded
+    assert "timed out" in answer.text and answer.citations[0].arxiv_id == OMNIHUMAN
+
+
+def test_429_is_retried_and_then_answered(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+    fake_llm.script_error(429, retry_after=0.1)
+    fake_llm.script_reply("OmniHuman-1 [1].")
+    answer = engine_for(sample_library, fake_llm, retries=2).ask("What is OmniHuman-1?")
+    assert answer.llm["used"] is True and len(fake_llm.chat_requests()) == 2
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_fall_back_after_bounded_retries(sample_library: Library, fake_llm: FakeOpenAI,
+                                                       status: int) -> None:
+    for _ in range(3):
+        fake_llm.script_error(status)
+    answer = engine_for(sample_library, fake_llm, retries=2).ask("What is OmniHuman-1?")
+    assert answer.llm["reason"] == f"the LLM server failed ({status})"
+    assert len(fake_llm.chat_requests()) == 3
+    assert answer.citations and "Extractive answer" in answer.text
+
+
+def test_refused_connection_falls_back(sample_library: Library) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    answer = engine_for(sample_library, None, base_url=f"http://127.0.0.1:{port}/v1", retries=0).ask(
+        "What is OmniHuman-1?")
+    assert answer.llm["reason"] == "the LLM endpoint is unreachable" and answer.citations
+
+
+def test_follow_up_uses_the_previous_turn(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+    engine = engine_for(sample_library, fake_llm)
+    fake_llm.script_reply("OmniHuman-1 is a human animation model [1].")
+    first = engine.ask("OmniHuman-1에 대해 알려줘", conversation_id="chat-1")
+    assert first.citations[0].arxiv_id == OMNIHUMAN
+    fake_llm.script_reply("그 논문은 기존 방법보다 좋은 성능을 보였습니다 [1].")
+    second = engine.ask("그 논문의 성능은?", conversation_id="chat-1")
+    assert second.citations[0].arxiv_id == OMNIHUMAN
+    messages = fake_llm.chat_requests()[-1].messages
+    assert messages[1] == {"role": "user", "content": "OmniHuman-1에 대해 알려줘"}
+    assert messages[2]["role"] == "assistant" and "[1]" in messages[2]["content"]
+    engine.memory.reset("chat-1")
+    assert engine.memory.turns("chat-1") == []
+
+
+def test_uncovered_question_says_so_and_cites_nothing(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+    answer = engine_for(sample_library, fake_llm).ask("What's the best way to invest in bitcoin this year?")
+    assert answer.covered is False and answer.citations == []
+    assert "None of the stored digests" in answer.text
+    assert fake_llm.chat_requests() == []  # no LLM call for what the digests don't cover
+
+
+def test_date_vote_and_lookup_questions_use_metadata(sample_library: Library) -> None:
+    engine = engine_for(sample_library, None)
+    top = engine.ask("2025년 2월 5일 가장 추천 많은 논문은?")
+    assert top.mode == "top" and [c.arxiv_id for c in top.citations] == [OMNIHUMAN] and "134" in top.text
+    lookup = engine.ask("https://arxiv.org/abs/2411.14384 요약해줘")
+    assert lookup.mode == "lookup" and lookup.citations[0].arxiv_id == "2411.14384"
+    unknown = engine.ask("2501.99999 요약해줘")
+    assert unknown.citations == [] and "2501.99999" in unknown.text
+    no_digest = engine.ask("2023년 1월 1일 인기 논문")
+    assert no_digest.citations == [] and "2023-01-01" in no_digest.text
+
+
+def test_answer_json_shape(sample_library: Library) -> None:
+    data = engine_for(sample_library, None).ask("What is OmniHuman-1?").to_json()
+    assert {"answer", "citations", "sources", "llm", "timings_ms"} <= set(data)
+    assert set(data["citations"][0]) == {"n", "arxiv_id", "title", "url", "date", "votes"}
+    assert "arxiv_id" in data["sources"][0] and "score" in data["sources"][0]
+    assert data["llm"]["used"] is False and data["timings_ms"]["total"] > 0
