@@ -18,7 +18,8 @@ $(VENV)/.installed: pyproject.toml
 ## demo: set up, ingest the bundled sample digests into the embedded default, answer one question
 demo: setup
 	$(BIN)/papersbot --data-dir $(DATA) ingest data/samples
-	$(BIN)/papersbot --data-dir $(DATA) stats
+	$(BIN)/papersbot --data-dir $(DATA) ask "$(QUESTION)"
+	$(BIN)/papersbot --data-dir $(DATA) ask "Which paper improves single-image 3D generation with Gaussian splatting?"
 
 ## test: set up, lint, type-check and run the whole test suite (sockets limited to 127.0.0.1)
 test: setup lint

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--no-llm", action="store_true", help="extractive answer even if an LLM is configured")
     ask.add_argument("--top-k", type=int, help="papers handed to the answerer")
 
+    config = sub.add_parser("config", help="show the settings in force (secrets masked)")
+    config.add_argument("--markdown", action="store_true", help="print the reference table of every setting")
+
     sub.add_parser("bot", help="run the Telegram bot (long polling; webhook when configured)")
 
     repl = sub.add_parser("repl", help="interactive prompt-tuning workbench")
@@ -209,3 +212,14 @@ def _repl(args: argparse.Namespace, settings: Settings) -> int:
     from bot.repl import run
 
     return run(settings, use_llm=not args.no_llm)
+
+
+@command("config")
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    from config.settings import effective, reference_table
+
+    if args.markdown:
+        print(reference_table())
+    else:
+        _print_json(effective(settings))
+    return 0

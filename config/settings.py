@@ -256,3 +256,35 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings once; ``overrides`` (e.g. ``data_dir`` from the CLI) win over everything."""
     clean = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**clean)
+
+
+def reference_table() -> str:
+    """Markdown table of every setting: name, environment variable, shipped default, description."""
+    import tomllib
+
+    defaults = tomllib.loads(DEFAULTS_FILE.read_text(encoding="utf-8"))
+    special = {"data_dir": "$XDG_DATA_HOME/papersbot", "prompts_dir": "config/prompts"}
+    rows = ["| setting | environment | default | what it does |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = [c for c in alias.choices if isinstance(c, str) and c.isupper()] if isinstance(
+            alias, AliasChoices) else [f"PAPERSBOT_{name.upper()}"]
+        default = special.get(name, defaults.get(name, field.default))
+        if default is None or callable(default):
+            shown = "unset"
+        else:
+            shown = f"`{json.dumps(default) if isinstance(default, list | bool) else default}`"
+        description = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{name}` | {' / '.join(f'`{n}`' for n in names)} | {shown} | {description} |")
+    return "\n".join(rows)
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """The settings in force, secrets masked (for `papersbot config`)."""
+    out: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "***" if value.get_secret_value() else ""
+        out[name] = str(value) if isinstance(value, Path) else value
+    return out

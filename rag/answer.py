@@ -108,6 +108,7 @@ class AnswerEngine:
         self.memory = memory
         self.retriever = HybridRetriever(library)
         self.prompts_dir = prompts_dir or library.settings.prompts_dir
+        self.system_prompt_path: Path | None = None  # overrides answer_system.txt (the REPL's /prompt)
         self._clock = clock or (lambda: datetime.now(ZoneInfo(DEFAULT_ZONE)).date())
 
     @classmethod
@@ -222,13 +223,16 @@ class AnswerEngine:
 
     def build_messages(self, question: str, found: Found, lang: str,
                        conversation_id: str | None) -> list[dict[str, str]]:
-        system = load_prompt(self.prompts_dir, "answer_system.txt").format(language=LANGUAGE_NAMES[lang])
+        system_file = self.system_prompt_path or self.prompts_dir / "answer_system.txt"
+        system = system_file.read_text(encoding="utf-8").replace("{language}", LANGUAGE_NAMES[lang])
         blocks = []
         for n, source in enumerate(found.sources, start=1):
             p = source.paper
             sections = "\n".join(f"{label}: {getattr(p, key)}" for key, label in SECTIONS)
             blocks.append(f"[{n}] {p.title} (arXiv {p.arxiv_id}; digest {p.date}; {p.votes} votes)\n{sections}")
-        user = load_prompt(self.prompts_dir, "answer_user.txt").format(sources="\n\n".join(blocks), question=question)
+        # str.replace, not format(): summaries and questions may contain braces.
+        user = (load_prompt(self.prompts_dir, "answer_user.txt")
+                .replace("{sources}", "\n\n".join(blocks)).replace("{question}", question))
         messages = [{"role": "system", "content": system}]
         for turn in self.memory.turns(conversation_id):
             messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]

@@ -1,0 +1,175 @@
+"""``papersbot repl``: the prompt-tuning workbench.
+
+Each turn prints the retrieved papers (scores, which retriever found them), the exact prompt sent, the
+answer, the validated citations and timings. Slash commands change top-k, swap the system prompt file,
+switch the LLM, show history and reset memory. Line editing and history come from ``readline``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from config.settings import Settings
+from rag.answer import Answer, AnswerEngine
+
+HELP = """commands:
+  /k N            papers handed to the answerer (now {k})
+  /prompt FILE    use FILE as the system prompt (/prompt default: back to config/prompts)
+  /llm on|off     switch the LLM (configured: {configured})
+  /showprompt on|off  print the messages sent to the LLM (now {show})
+  /history        this session's questions
+  /reset          forget the conversation (follow-ups start fresh)
+  /json           print the last answer as JSON
+  /help           this text
+  /quit           leave (Ctrl-D works too)"""
+
+CONVERSATION = "repl"
+
+
+class Workbench:
+    def __init__(self, engine: AnswerEngine, out: TextIO, *, use_llm: bool) -> None:
+        self.engine = engine
+        self.out = out
+        self.use_llm = use_llm and engine.llm is not None
+        self.top_k = engine.library.settings.top_k
+        self.show_prompt = True
+        self.history: list[str] = []
+        self.last: Answer | None = None
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def handle(self, line: str) -> bool:
+        """Run one input line; False means quit."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.startswith("/"):
+            return self.command(line)
+        self.history.append(line)
+        streamed: list[str] = []
+
+        def on_token(token: str) -> None:
+            if not streamed:
+                self.say("── streaming ──")
+            streamed.append(token)
+            print(token, end="", file=self.out, flush=True)
+
+        answer = self.engine.ask(line, CONVERSATION, use_llm=self.use_llm, top_k=self.top_k,
+                                 on_token=on_token if self.use_llm else None)
+        if streamed:
+            self.say()
+        self.last = answer
+        self.show(answer)
+        return True
+
+    def show(self, answer: Answer) -> None:
+        self.say(f"── retrieved ({answer.mode}; covered={answer.covered}) ──")
+        for n, source in enumerate(answer.sources, start=1):
+            s = source.to_json()
+            scores = (f"rrf={s['score']} dense={s['dense']} bm25={s['lexical']}" if s["score"] is not None
+                      else "metadata")
+            self.say(f" {n}. {s['arxiv_id']}  {scores}  via {'+'.join(s['found_by'])}  {s['title'][:70]}")
+        if self.show_prompt:
+            if answer.messages:
+                self.say("── prompt sent ──")
+                for message in answer.messages:
+                    self.say(f"[{message['role']}]\n{message['content']}")
+            else:
+                self.say(f"── prompt: not sent ({answer.llm['reason']}) ──")
+        self.say("── answer ──")
+        self.say(answer.text)
+        self.say("── citations ──")
+        for c in answer.citations:
+            self.say(f" [{c.n}] {c.arxiv_id} {c.url}  {c.title[:60]} ({c.date}, {c.votes} votes)")
+        if not answer.citations:
+            self.say(" (none)")
+        llm = answer.llm
+        self.say(f"── llm: used={llm['used']} model={llm['model']} reason={llm['reason']} ──")
+        self.say("── timings ms: " + ", ".join(f"{k}={v}" for k, v in answer.timings_ms.items()) + " ──")
+
+    def command(self, line: str) -> bool:
+        try:
+            parts = shlex.split(line)
+        except ValueError as exc:
+            self.say(f"! {exc}")
+            return True
+        name, args = parts[0].lower(), parts[1:]
+        if name in ("/quit", "/exit", "/q"):
+            return False
+        if name == "/help":
+            self.say(HELP.format(k=self.top_k, configured=self.engine.llm is not None, show=self.show_prompt))
+        elif name == "/k" and len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= 20:
+            self.top_k = int(args[0])
+            self.say(f"top-k = {self.top_k}")
+        elif name == "/prompt" and len(args) == 1:
+            if args[0] == "default":
+                self.engine.system_prompt_path = None
+                self.say("system prompt: config/prompts/answer_system.txt")
+            elif Path(args[0]).expanduser().is_file():
+                self.engine.system_prompt_path = Path(args[0]).expanduser()
+                self.say(f"system prompt: {self.engine.system_prompt_path}")
+            else:
+                self.say(f"! no such file: {args[0]}")
+        elif name == "/llm" and args in (["on"], ["off"]):
+            if args == ["on"] and self.engine.llm is None:
+                self.say("! no LLM configured (set OPENAI_BASE_URL / OPENAI_API_KEY or PAPERSBOT_LLM_*)")
+            else:
+                self.use_llm = args == ["on"]
+                self.say(f"LLM {'on' if self.use_llm else 'off'}")
+        elif name == "/showprompt" and args in (["on"], ["off"]):
+            self.show_prompt = args == ["on"]
+        elif name == "/history":
+            for n, question in enumerate(self.history, start=1):
+                self.say(f" {n}. {question}")
+        elif name == "/reset":
+            self.engine.memory.reset(CONVERSATION)
+            self.say("conversation memory cleared")
+        elif name == "/json" and self.last is not None:
+            self.say(json.dumps(self.last.to_json(), ensure_ascii=False, indent=2))
+        else:
+            self.say(f"! unknown command or bad arguments: {line}  (/help)")
+        return True
+
+
+def run(settings: Settings, *, use_llm: bool = True) -> int:
+    from rag.library import Library
+
+    engine = AnswerEngine.from_settings(Library.open(settings))
+    papers = engine.library.catalog.counts()["papers"]
+    bench = Workbench(engine, sys.stdout, use_llm=use_llm)
+    history_file = settings.data_dir / "repl_history"
+    try:
+        import readline
+
+        readline.set_history_length(1000)
+        if history_file.exists():
+            readline.read_history_file(history_file)
+    except (ImportError, OSError):
+        readline = None  # type: ignore[assignment]
+    bench.say(f"papersbot repl — {papers} papers, LLM {'on' if bench.use_llm else 'off'}. /help for commands.")
+    try:
+        while True:
+            try:
+                line = input("papersbot> ")
+            except EOFError:
+                bench.say()
+                break
+            except KeyboardInterrupt:  # Ctrl-C: leave cleanly, like Ctrl-D
+                bench.say()
+                break
+            try:
+                if not bench.handle(line):
+                    break
+            except KeyboardInterrupt:
+                bench.say("\n(interrupted)")
+    finally:
+        if readline is not None:
+            with contextlib.suppress(OSError):
+                readline.write_history_file(history_file)
+    return 0
