@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class LexicalIndex:
         self.path = path
         self.tokenizer = tokenizer
         self.revision = -1
+        self._lock = threading.Lock()  # two threads seeing a new revision must not both rebuild
         self._bm25: bm25s.BM25 | None = None
         self._node_ids: list[str] = []
         self._arxiv_ids: np.ndarray = np.array([], dtype=object)
@@ -55,13 +57,14 @@ class LexicalIndex:
 
         Returns True when the index changed.
         """
-        revision = catalog.revision()
-        if revision == self.revision:
-            return False
-        if self._published_revision() == revision and self._load():
+        with self._lock:
+            revision = catalog.revision()
+            if revision == self.revision:
+                return False
+            if self._published_revision() == revision and self._load():
+                return True
+            self.rebuild(catalog, revision)
             return True
-        self.rebuild(catalog, revision)
-        return True
 
     def rebuild(self, catalog: Catalog, revision: int) -> None:
         rows = list(catalog.sections())

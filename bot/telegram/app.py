@@ -1,0 +1,183 @@
+"""Assembling and running the Telegram bot (python-telegram-bot v22, asyncio end to end).
+
+``build_application`` wires settings, the answer engine and the behaviour objects (HTTP request,
+rate limiter, question limiter, blocking runner; each injectable for tests) into a PTB ``Application``.
+``run`` is what ``papersbot bot`` calls: long polling, or a webhook server when
+``telegram_webhook_url`` is set.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.telegram.access import AccessPolicy, QuestionLimiter
+from bot.telegram.blocking import BlockingRunner
+from bot.telegram.errors import install_log_redaction, make_error_handler, redact_loggers
+from bot.telegram.handlers import Handlers
+from config.settings import Settings
+from rag.answer import AnswerEngine
+
+log = logging.getLogger("papersbot.telegram")
+App = Application[Any, Any, Any, Any, Any, Any]
+
+# (command, English description, Korean description), in menu order. Subscription commands
+# (/subscribe, /unsubscribe, /subscriptions) belong here and in ``register_handlers`` (a later issue).
+COMMANDS: list[tuple[str, str, str]] = [
+    ("ask", "Ask about the daily papers", "논문에 대해 질문하기"),
+    ("top", "Most-voted papers of a digest: /top [date] [n]", "그날 추천 순위: /top [날짜] [개수]"),
+    ("paper", "A paper's summary: /paper <arXiv id or link>", "논문 요약: /paper <arXiv ID/링크>"),
+    ("search", "Find papers by words (no LLM)", "단어로 논문 찾기 (LLM 없이)"),
+    ("reset", "Forget this conversation", "대화 맥락 지우기"),
+    ("help", "How to use this bot", "사용법"),
+    ("start", "Start", "시작"),
+]
+ADMIN_COMMANDS: list[tuple[str, str, str]] = [
+    ("stats", "Index statistics (admin)", "색인 현황 (관리자)"),
+]
+# Updates the bot asks Telegram for; callback queries are for the subscription buttons to come.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+def file_url(settings: Settings) -> str:
+    """The Bot API file URL: configured, or derived from the base URL (``.../bot`` → ``.../file/bot``)."""
+    if settings.telegram_base_file_url:
+        return settings.telegram_base_file_url
+    base = settings.telegram_base_url.rstrip("/")
+    return (base[: -len("/bot")] if base.endswith("/bot") else base) + "/file/bot"
+
+
+def build_application(
+    settings: Settings,
+    engine: AnswerEngine,
+    *,
+    token: str | None = None,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
+    limiter: QuestionLimiter | None = None,
+    access: AccessPolicy | None = None,
+    runner: BlockingRunner | None = None,
+) -> App:
+    """A ready-to-start Application. Nothing touches the network until it is initialized."""
+    token = token or (settings.telegram_token.get_secret_value() if settings.telegram_token else None)
+    if not token:
+        raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
+    redact_loggers(token)  # httpx logs every request URL, and the token is part of it
+    runner = runner or BlockingRunner(settings.telegram_workers, refresh=engine.library.refresh)
+    access = access or AccessPolicy.from_settings(settings)
+    handlers = Handlers(settings, engine, runner, access, limiter or QuestionLimiter.from_settings(settings))
+
+    async def on_start(app: App) -> None:
+        await register_commands(app, access)
+
+    async def on_shutdown(app: App) -> None:
+        runner.shutdown()
+
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(file_url(settings))
+        .concurrent_updates(settings.telegram_concurrent_updates)
+        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=settings.telegram_max_retries))
+        .post_init(on_start)
+        .post_shutdown(on_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    app: App = builder.build()
+    register_handlers(app, handlers)
+    app.add_error_handler(make_error_handler(token))
+    return app
+
+
+def register_handlers(app: App, h: Handlers) -> None:
+    """Every handler, in order. The access gate runs first (group -1) and stops refused updates."""
+    message = filters.UpdateType.MESSAGE  # edited messages are not questions asked again
+    private = filters.ChatType.PRIVATE
+    app.add_handler(TypeHandler(Update, h.gate), group=-1)
+    for name, callback in (("start", h.start), ("help", h.help), ("ask", h.ask), ("top", h.top),
+                           ("paper", h.paper), ("search", h.search), ("reset", h.reset), ("stats", h.stats)):
+        app.add_handler(CommandHandler(name, callback, filters=message))
+    # Subscription handlers (a later issue) are added here.
+    app.add_handler(MessageHandler(message & private & filters.Document.ALL, h.document))
+    app.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, h.text))
+    app.add_handler(MessageHandler(message & private & filters.COMMAND, h.unknown_command))
+
+
+async def register_commands(app: App, access: AccessPolicy) -> None:
+    """The command menu (English default, Korean for Korean clients); admins also see admin commands.
+    A failure here is logged, never fatal."""
+    menus = [(None, "en", COMMANDS), ("ko", "ko", COMMANDS)]
+    for language_code, lang, commands in menus:
+        await _set_commands(app, commands, lang, language_code=language_code)
+    for admin in sorted(access.admins):
+        await _set_commands(app, COMMANDS + ADMIN_COMMANDS, "en", scope=BotCommandScopeChat(admin))
+
+
+async def _set_commands(app: App, commands: list[tuple[str, str, str]], lang: str, **kwargs: Any) -> None:
+    menu = [BotCommand(name, ko if lang == "ko" else en) for name, en, ko in commands]
+    try:
+        await app.bot.set_my_commands(menu, **kwargs)
+    except TelegramError as exc:
+        log.warning("could not register the command menu (%s): %s", kwargs or "default", exc)
+
+
+def run(settings: Settings) -> int:
+    """``papersbot bot``: serve until interrupted. Returns the process exit code."""
+    if settings.telegram_token is None:
+        print("papersbot: no bot token; set TELEGRAM_BOT_TOKEN (from @BotFather)", file=sys.stderr)
+        return 2
+    webhook = settings.telegram_webhook_url
+    if webhook and importlib.util.find_spec("tornado") is None:
+        print("papersbot: webhook mode needs python-telegram-bot[webhooks] (tornado); install it or unset "
+              "PAPERSBOT_TELEGRAM_WEBHOOK_URL to use long polling", file=sys.stderr)
+        return 2
+    token = settings.telegram_token.get_secret_value()
+    install_log_redaction(token)
+
+    from rag.library import Library
+
+    library = Library.open(settings)
+    try:
+        engine = AnswerEngine.from_settings(library)
+        if library.catalog.counts()["papers"] == 0:
+            log.warning("the index is empty: run `papersbot ingest PATH` or send the bot a digest as an admin")
+        app = build_application(settings, engine, token=token)
+        if webhook:
+            secret = settings.telegram_webhook_secret
+            log.info("serving a webhook at %s (listening on %s:%d)", webhook, settings.telegram_webhook_listen,
+                     settings.telegram_webhook_port)
+            app.run_webhook(listen=settings.telegram_webhook_listen, port=settings.telegram_webhook_port,
+                            url_path=urlsplit(webhook).path.strip("/"), webhook_url=webhook,
+                            secret_token=secret.get_secret_value() if secret else None,
+                            allowed_updates=ALLOWED_UPDATES)
+        else:
+            log.info("long polling for updates")
+            app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken:
+        print("papersbot: Telegram rejected the bot token", file=sys.stderr)
+        return 2
+    finally:
+        library.close()
+    return 0

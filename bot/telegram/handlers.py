@@ -1,0 +1,299 @@
+"""The bot's handlers: small async functions that parse, call the engine off the loop, and reply.
+
+All library and engine work goes through :class:`BlockingRunner` (a bounded thread pool), so one slow
+question never stalls other chats. Rendering is in :mod:`views`; sending in :mod:`replies`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import tempfile
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+from telegram import Message, Update, User
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.telegram import views
+from bot.telegram.access import AccessPolicy, QuestionLimiter
+from bot.telegram.addressing import addressed_text, command_argument
+from bot.telegram.blocking import BlockingRunner
+from bot.telegram.replies import chat_action, reply
+from bot.telegram.texts import lang_of, t
+from config.settings import Settings
+from loaders.digest import DIGEST_SUFFIXES, arxiv_id_from
+from rag.answer import AnswerEngine
+from rag.ingest import IngestReport, ingest_paths
+
+log = logging.getLogger("papersbot.telegram")
+Context = ContextTypes.DEFAULT_TYPE
+
+MAX_LIST = 30
+_TODAY = {"today", "latest", "newest", "오늘", "최신"}
+_YESTERDAY = {"yesterday", "어제"}
+_DATE = re.compile(r"(\d{4})[-./]?(\d{1,2})[-./]?(\d{1,2})")
+
+
+def clip_question(question: str, limit: int) -> tuple[str, bool]:
+    """At most ``limit`` characters, cut at a space when one is near the end; (text, was it cut)."""
+    question = question.strip()
+    if len(question) <= limit:
+        return question, False
+    cut = question[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit * 0.8 else cut).rstrip(), True
+
+
+def parse_top_args(args: list[str], default_count: int) -> tuple[str | None, int] | None:
+    """``[date|today|yesterday] [n]`` in any order → (date word or ISO date or None, n); None if unreadable."""
+    when: str | None = None
+    count = default_count
+    for arg in args:
+        word = arg.strip().lower()
+        if word.isdigit() and len(word) <= 3:
+            count = max(1, min(MAX_LIST, int(word)))
+        elif word in _TODAY:
+            when = "today"
+        elif word in _YESTERDAY:
+            when = "yesterday"
+        elif (match := _DATE.fullmatch(word)) is not None:
+            try:
+                when = date(int(match.group(1)), int(match.group(2)), int(match.group(3))).isoformat()
+            except ValueError:
+                return None
+        else:
+            return None
+    return when, count
+
+
+def resolve_digest_date(when: str | None, dates: list[str]) -> str | None:
+    """"today" (or nothing) is the newest digest, "yesterday" the day before it; None if no digests."""
+    if not dates:
+        return None
+    if when in (None, "today"):
+        return dates[0]
+    if when == "yesterday":
+        return (date.fromisoformat(dates[0]) - timedelta(days=1)).isoformat()
+    return when
+
+
+def safe_file_name(name: str) -> str:
+    """A file name that is safe to write in a temporary folder (no folders, no odd characters)."""
+    base = Path(name.replace("\\", "/")).name
+    path = Path(re.sub(r"[^\w.\-]+", "_", base).strip("._") or "digest")
+    return path.stem[:90] + path.suffix[:10]
+
+
+class Handlers:
+    """Every handler of the bot, sharing the engine, the runner and the access rules."""
+
+    def __init__(self, settings: Settings, engine: AnswerEngine, runner: BlockingRunner, access: AccessPolicy,
+                 limiter: QuestionLimiter) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.runner = runner
+        self.access = access
+        self.limiter = limiter
+        self.counters: Counter[str] = Counter()
+        self.started = time.monotonic()
+
+    # --- gate (runs before every other handler) -------------------------------------------------------
+    async def gate(self, update: Update, context: Context) -> None:
+        chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+        if self.access.allows(chat.id if chat else None, user.id if user else None):
+            return
+        self.counters["refused"] += 1
+        if message is not None and self._addressed(message, context):
+            await reply(message, views.plain(t("refused", lang_of(user))))
+        raise ApplicationHandlerStop
+
+    def _addressed(self, message: Message, context: Context) -> bool:
+        """Would the bot answer this message if it were allowed? (Refuse only those, never chatter.)"""
+        if message.chat.type == message.chat.PRIVATE or (message.text or "").startswith("/"):
+            return True
+        return addressed_text(message, context.bot.id, context.bot.username) is not None
+
+    # --- help ---------------------------------------------------------------------------------------------
+    async def start(self, update: Update, context: Context) -> None:
+        await self.help(update, context)
+
+    async def help(self, update: Update, context: Context) -> None:
+        message, user = _message(update), update.effective_user
+        private = message.chat.type == message.chat.PRIVATE
+        await reply(message, views.help_view(lang_of(user), context.bot.username, private=private,
+                                             admin=self.access.is_admin(user.id if user else None)))
+
+    # --- questions ------------------------------------------------------------------------------------
+    async def ask(self, update: Update, context: Context) -> None:
+        message = _message(update)
+        question = command_argument(message)
+        replied = message.reply_to_message
+        if not question and replied is not None and replied.from_user is not None \
+                and replied.from_user.id != context.bot.id:
+            question = (replied.text or replied.caption or "").strip()  # "/ask" in reply to someone's question
+        if not question:
+            await reply(message, views.plain(t("ask_usage", lang_of(update.effective_user))))
+            return
+        await self.answer(update, question)
+
+    async def text(self, update: Update, context: Context) -> None:
+        """Private chats: every text is a question. Groups: only mentions of the bot and replies to it."""
+        message = _message(update)
+        if message.chat.type == message.chat.PRIVATE:
+            question: str | None = message.text or ""
+        else:
+            question = addressed_text(message, context.bot.id, context.bot.username)
+            if question is None:
+                return  # people talking to each other
+        if not question:
+            await reply(message, views.plain(t("ask_usage", lang_of(update.effective_user))))
+            return
+        await self.answer(update, question)
+
+    async def answer(self, update: Update, question: str) -> None:
+        message, user = _message(update), update.effective_user
+        lang = lang_of(user)
+        limit = self.settings.telegram_max_question_chars
+        question, clipped = clip_question(question, limit)
+        if not await self._admit(message, user, lang):
+            return
+        async with chat_action(message.get_bot(), message.chat.id):
+            answer = await self.runner.read(self.engine.ask, question, str(message.chat.id))
+        self.counters["questions"] += 1
+        notice = t("question_clipped", lang, limit=limit) if clipped else None
+        await reply(message, views.answer_view(answer, notice))
+
+    async def _admit(self, message: Message, user: User | None, lang: str) -> bool:
+        """The per-user rate limit (admins are exempt); a friendly note when the user must wait."""
+        if user is None or self.access.is_admin(user.id):
+            return True
+        wait = self.limiter.acquire(user.id)
+        if wait <= 0:
+            return True
+        self.counters["rate_limited"] += 1
+        await reply(message, views.plain(t("rate_limited", lang, seconds=max(1, math.ceil(wait)))))
+        return False
+
+    # --- catalog commands -----------------------------------------------------------------------------
+    async def top(self, update: Update, context: Context) -> None:
+        message = _message(update)
+        lang = lang_of(update.effective_user)
+        parsed = parse_top_args(list(context.args or []), self.settings.telegram_list_size)
+        if parsed is None:
+            await reply(message, views.plain(t("top_usage", lang)))
+            return
+        when, count = parsed
+        catalog = self.engine.library.catalog
+        dates = await self.runner.read(catalog.dates)
+        day = resolve_digest_date(when, dates)
+        if day is None or day not in dates:
+            await reply(message, views.unknown_date_view(day or "", dates, lang))
+            return
+        papers = await self.runner.read(catalog.top_on, day, count)
+        await reply(message, views.top_view(day, papers, lang))
+
+    async def paper(self, update: Update, context: Context) -> None:
+        message = _message(update)
+        lang = lang_of(update.effective_user)
+        argument = command_argument(message)
+        if not argument:
+            await reply(message, views.plain(t("paper_usage", lang)))
+            return
+        first = argument.split()[0].strip("<>()[],")
+        arxiv_id = arxiv_id_from(first)
+        if arxiv_id is None:
+            await reply(message, views.plain(t("paper_bad_id", lang, value=first[:80])))
+            return
+        paper = await self.runner.read(self.engine.library.catalog.get, arxiv_id)
+        if paper is None:
+            await reply(message, views.plain(t("paper_unknown", lang, arxiv_id=arxiv_id)))
+            return
+        await reply(message, views.paper_view(paper, lang))
+
+    async def search(self, update: Update, context: Context) -> None:
+        """Matching papers straight from retrieval: no LLM, no conversation context."""
+        message, user = _message(update), update.effective_user
+        lang = lang_of(user)
+        words, _ = clip_question(command_argument(message), self.settings.telegram_max_question_chars)
+        if not words:
+            await reply(message, views.plain(t("search_usage", lang)))
+            return
+        if not await self._admit(message, user, lang):
+            return
+        async with chat_action(message.get_bot(), message.chat.id):
+            found = await self.runner.read(self.engine.find, words, None, self.settings.telegram_list_size)
+        self.counters["searches"] += 1
+        shown = words if len(words) <= 60 else words[:60] + "…"
+        await reply(message, views.search_view(shown, found, lang))
+
+    async def reset(self, update: Update, context: Context) -> None:
+        message = _message(update)
+        self.engine.memory.reset(str(message.chat.id))
+        await reply(message, views.plain(t("reset_done", lang_of(update.effective_user))))
+
+    async def unknown_command(self, update: Update, context: Context) -> None:
+        await self.help(update, context)
+
+    # --- admin ----------------------------------------------------------------------------------------
+    async def stats(self, update: Update, context: Context) -> None:
+        message, user = _message(update), update.effective_user
+        if not self.access.is_admin(user.id if user else None):
+            await reply(message, views.plain(t("admin_only", lang_of(user))))
+            return
+        stats = await self.runner.read(self.engine.library.stats)
+        counters: dict[str, int | float] = dict(self.counters)
+        counters["uptime_s"] = round(time.monotonic() - self.started, 1)
+        await reply(message, views.stats_view(stats, counters))
+
+    async def document(self, update: Update, context: Context) -> None:
+        """An admin's digest file is ingested; anyone else is told that only admins may do that."""
+        message, user = _message(update), update.effective_user
+        lang = lang_of(user)
+        document = message.document
+        if document is None:
+            return
+        if not self.access.is_admin(user.id if user else None):
+            await reply(message, views.plain(t("admin_only", lang)))
+            return
+        name = document.file_name or "digest.md"
+        if not name.lower().endswith(DIGEST_SUFFIXES):
+            await reply(message, views.plain(t("upload_type", lang)))
+            return
+        max_mb = self.settings.max_digest_mb
+        if document.file_size is not None and document.file_size > max_mb * 1_000_000:
+            await reply(message, views.plain(t("upload_too_big", lang, size_mb=document.file_size / 1e6,
+                                                max_mb=max_mb)))
+            return
+        async with chat_action(message.get_bot(), message.chat.id):
+            file = await document.get_file()
+            content = bytes(await file.download_as_bytearray())
+            if len(content) > max_mb * 1_000_000:
+                await reply(message, views.plain(t("upload_too_big", lang, size_mb=len(content) / 1e6,
+                                                    max_mb=max_mb)))
+                return
+            report = await self.runner.write(self._ingest, safe_file_name(name), content)
+        self.counters["ingests"] += 1
+        log.info("admin %s ingested %s: %s", user.id if user else None, name, report.summary())
+        await reply(message, views.ingest_view(name, report, lang))
+
+    def _ingest(self, name: str, content: bytes) -> IngestReport:
+        """Runs in a worker thread with the runner's exclusive lock held."""
+        with tempfile.TemporaryDirectory(prefix="papersbot-upload-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(content)
+            return ingest_paths(self.engine.library, [str(path)])
+
+
+def _message(update: Update) -> Message:
+    """The update's message; handlers are registered for message updates only."""
+    message = update.effective_message
+    if message is None:  # pragma: no cover - excluded by the handlers' filters
+        raise ApplicationHandlerStop
+    return message
+
+
+__all__ = ["Handlers", "clip_question", "parse_top_args", "resolve_digest_date", "safe_file_name"]

@@ -1,0 +1,86 @@
+"""Sending replies: split HTML parts, a plain-text fallback when Telegram refuses the HTML, and a "typing"
+indicator kept alive while an answer is being prepared."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.telegram.render import MAX_MESSAGE, Part, Span, render_parts, split, to_plain
+
+log = logging.getLogger("papersbot.telegram")
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+TYPING_EVERY_S = 4.5  # Telegram shows a chat action for about 5 seconds
+
+
+async def reply(message: Message, spans: Sequence[Span], *, quote: bool | None = None) -> list[Message]:
+    """Send ``spans`` to the message's chat, split as needed. In groups the first part replies to
+    ``message`` so people can tell which question it answers."""
+    chat = message.chat
+    if quote is None:
+        quote = chat.type != chat.PRIVATE
+    return await send_parts(message.get_bot(), chat.id, render_parts(spans),
+                            reply_to=message.message_id if quote else None,
+                            thread_id=message.message_thread_id if message.is_topic_message else None)
+
+
+async def send_parts(bot: Bot, chat_id: int, parts: Sequence[Part], *, reply_to: int | None = None,
+                     thread_id: int | None = None) -> list[Message]:
+    sent: list[Message] = []
+    for index, part in enumerate(parts):
+        reply_parameters = (ReplyParameters(reply_to, allow_sending_without_reply=True)
+                            if reply_to is not None and index == 0 else None)
+        sent += await send_part(bot, chat_id, part, reply_parameters=reply_parameters, thread_id=thread_id)
+    return sent
+
+
+async def send_part(bot: Bot, chat_id: int, part: Part, *, reply_parameters: ReplyParameters | None = None,
+                    thread_id: int | None = None) -> list[Message]:
+    """One part as HTML; if Telegram rejects the markup (a bad entity), the same content as plain text."""
+    try:
+        return [await bot.send_message(chat_id, part.html, parse_mode=ParseMode.HTML,
+                                       link_preview_options=NO_PREVIEW, reply_parameters=reply_parameters,
+                                       message_thread_id=thread_id)]
+    except BadRequest as exc:
+        reason = str(exc).lower()
+        if "entit" not in reason and "too long" not in reason:
+            raise
+        log.warning("Telegram refused an HTML reply to chat %s (%s); sending plain text", chat_id, exc)
+    # Plain text has no markup to refuse; it is split again, finer if the refusal was about length.
+    limit = MAX_MESSAGE // 2 if "too long" in reason else MAX_MESSAGE
+    sent = []
+    for index, chunk in enumerate(split([Span(part.fallback or part.text)], limit)):
+        sent.append(await bot.send_message(chat_id, to_plain(chunk), link_preview_options=NO_PREVIEW,
+                                           reply_parameters=reply_parameters if index == 0 else None,
+                                           message_thread_id=thread_id))
+    return sent
+
+
+@contextlib.asynccontextmanager
+async def chat_action(bot: Bot, chat_id: int, action: str = ChatAction.TYPING,
+                      every: float = TYPING_EVERY_S) -> AsyncIterator[None]:
+    """Show ``action`` in the chat until the block ends. Failures only cost the indicator."""
+
+    async def keep_alive() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, action)
+            except Forbidden:
+                return
+            except TelegramError as exc:
+                log.debug("chat action for %s failed: %s", chat_id, exc)
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(keep_alive())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,138 @@
+"""What each reply looks like, as :mod:`render` spans. Links are built only from our own metadata.
+
+Paper titles, summaries, authors, answers and user input are always plain-text spans, so they are escaped
+on rendering whatever characters they hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.telegram.render import Span, bold, code, italic, join, link, text
+from bot.telegram.texts import t
+from loaders.digest import SECTIONS, arxiv_id_from, arxiv_url
+from rag.answer import Answer, Found
+from rag.catalog import StoredPaper
+from rag.ingest import IngestReport
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+MAX_AUTHORS = 12
+MAX_PROBLEMS = 10
+
+
+def paper_link(arxiv_id: str) -> str | None:
+    """The arXiv page of a well-formed id; None for anything else (never a URL taken from text)."""
+    return arxiv_url(arxiv_id) if arxiv_id_from(arxiv_id) == arxiv_id else None
+
+
+def titled(label: str, arxiv_id: str) -> Span:
+    """``label`` linked to the paper's arXiv page when the id is well formed, else plain."""
+    url = paper_link(arxiv_id)
+    return link(label, url) if url else text(label)
+
+
+def plain(message: str) -> list[Span]:
+    return [text(message)]
+
+
+def help_view(lang: str, username: str, *, private: bool, admin: bool) -> list[Span]:
+    how = t("help_private", lang) if private else t("help_group", lang, username=username)
+    return join([bold(t("greeting", lang))], [text(how)], [text(t("help_commands", lang))],
+                [italic(t("help_admin", lang))] if admin else [])
+
+
+def answer_view(answer: Answer, notice: str | None = None) -> list[Span]:
+    """The answer with its [n] markers linked, then the cited papers as ``[n] title`` links."""
+    links = {c.n: c.arxiv_id for c in answer.citations}
+    body: list[Span] = []
+    position = 0
+    for match in _MARKER.finditer(answer.text):
+        arxiv_id = links.get(int(match.group(1)))
+        if arxiv_id is None or paper_link(arxiv_id) is None:
+            continue
+        body.append(text(answer.text[position : match.start()]))
+        body.append(titled(match.group(0), arxiv_id))
+        position = match.end()
+    body.append(text(answer.text[position:]))
+    sources: list[Span] = []
+    if answer.citations:
+        sources.append(bold(t("sources", answer.language)))
+        for c in answer.citations:
+            sources += [text("\n"), titled(f"[{c.n}] {c.title}", c.arxiv_id),
+                        text(f" — {c.date} · {t('votes', answer.language, votes=c.votes)}")]
+    return join([italic(notice)] if notice else [], body, sources)
+
+
+def paper_rows(papers: Sequence[StoredPaper], lang: str) -> list[Span]:
+    """A numbered list: linked title, then date, votes and the id for /paper."""
+    rows: list[Span] = []
+    for n, paper in enumerate(papers, start=1):
+        if rows:
+            rows.append(text("\n"))
+        rows += [text(f"{n}. "), titled(paper.title, paper.arxiv_id),
+                 text(f"\n    {paper.date} · {t('votes', lang, votes=paper.votes)} · "), code(paper.arxiv_id)]
+    return rows
+
+
+def top_view(date: str, papers: Sequence[StoredPaper], lang: str) -> list[Span]:
+    return join([bold(t("top_head", lang, date=date))], paper_rows(papers, lang))
+
+
+def unknown_date_view(asked: str, dates: Sequence[str], lang: str, shown: int = 15) -> list[Span]:
+    if not dates:
+        return plain(t("empty_library", lang))
+    listed = ", ".join(dates[:shown]) + (f", … ({len(dates)})" if len(dates) > shown else "")
+    return plain(t("no_digest", lang, date=asked, dates=listed))
+
+
+def paper_view(paper: StoredPaper, lang: str) -> list[Span]:
+    head = [bold(paper.title)]
+    facts = f"{paper.date} · {t('votes', lang, votes=paper.votes)} · arXiv "
+    meta: list[Span] = [text(facts), code(paper.arxiv_id)]
+    others = [d for d in paper.dates if d != paper.date]
+    if others:
+        meta.append(text(f" ({t('also_in', lang)}: {', '.join(others)})"))
+    authors = list(paper.authors[:MAX_AUTHORS]) + (["et al."] if len(paper.authors) > MAX_AUTHORS else [])
+    if authors:
+        meta += [text("\n"), italic(t("authors", lang)), text(": " + ", ".join(authors))]
+    sections = [[bold(label), text("\n" + getattr(paper, key))] for key, label in SECTIONS if getattr(paper, key)]
+    url = paper_link(paper.arxiv_id)
+    return join(head, meta, *sections, [link(url, url)] if url else [])
+
+
+def search_view(query: str, found: Found, lang: str) -> list[Span]:
+    papers = [source.paper for source in found.sources]
+    if not papers:
+        return plain(t("search_none", lang, query=query))
+    return join([bold(t("search_head", lang, query=query))],
+                [] if found.covered else [italic(t("search_weak", lang))],
+                paper_rows(papers, lang))
+
+
+def stats_view(stats: Mapping[str, Any], counters: Mapping[str, int | float]) -> list[Span]:
+    dates = list(stats.get("date_list") or [])
+    rows = [
+        f"papers: {stats.get('papers', 0)}",
+        f"digest dates: {stats.get('dates', 0)} ({', '.join(dates[:10])}{' …' if len(dates) > 10 else ''})",
+        f"sections: {stats.get('sections', 0)}",
+        f"vectors: {stats.get('vector_nodes', 0)} ({stats.get('collection', '')})",
+        f"lexical: {stats.get('lexical_nodes', 0)}",
+        f"revision: {stats.get('revision', 0)}",
+    ]
+    bot_rows = [f"{name}: {value:g}" if isinstance(value, float) else f"{name}: {value}"
+                for name, value in counters.items()]
+    return join([bold("Index")], [code("\n".join(rows))], [bold("Bot")], [code("\n".join(bot_rows))])
+
+
+def ingest_view(name: str, report: IngestReport, lang: str) -> list[Span]:
+    ok = not report.unreadable and not any(p.severity == "error" for p in report.problems)
+    head = [bold(("✅ " if ok else "⚠️ ") + name), text("\n" + report.summary())]
+    problems: list[Span] = []
+    if report.problems:
+        lines = [f"{name}:{p.line}: {p.severity}: {p.message}" for p in report.problems[:MAX_PROBLEMS]]
+        if len(report.problems) > MAX_PROBLEMS:
+            lines.append(t("upload_more_problems", lang, count=len(report.problems) - MAX_PROBLEMS))
+        problems = [bold(t("upload_problems", lang)), text("\n" + "\n".join(lines))]
+    return join(head, problems)
