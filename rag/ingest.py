@@ -184,6 +184,8 @@ def _embed_and_store(library: Library, nodes: list[TextNode], progress: Progress
         for node, vector in zip(chunk, vectors, strict=True):
             node.embedding = vector
         library.vectors.upsert(chunk)
+        for node in chunk:  # stored: drop the vector, or a large ingest holds every one until the end
+            node.embedding = None
         if progress:
             progress(min(start + batch, total), total)
     return total
