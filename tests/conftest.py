@@ -50,29 +50,29 @@ def fast_library(settings: Settings) -> Iterator[Library]:
     library.close()
 
 
-@pytest.fixture(scope="session")
-def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
-    """The bundled samples (15 papers) embedded with the real offline model, once per session."""
+def _ingested(folder: Path, data_dir: Path, papers: int) -> Library:
+    """A library holding ``folder``'s digests, embedded with the real offline model."""
     from rag.ingest import ingest_paths
 
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("samples") / "data")
-    library = Library.open(settings)
-    report = ingest_paths(library, [str(SAMPLES)])
-    assert report.added == 15
+    library = Library.open(load_settings(data_dir=data_dir))
+    report = ingest_paths(library, [str(folder)])
+    assert report.added == papers
+    return library
+
+
+@pytest.fixture(scope="session")
+def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+    """The bundled samples (15 papers), once per session."""
+    library = _ingested(SAMPLES, tmp_path_factory.mktemp("samples") / "data", 15)
     yield library
     library.close()
 
 
 @pytest.fixture(scope="session")
 def seed_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
-    """All 127 seed papers embedded with the real offline model, once per session (about a minute)."""
+    """All 127 seed papers, once per session (about a minute)."""
     if not SEEDS.is_dir():
         pytest.skip("../shared/seeds is not beside this checkout")
-    from rag.ingest import ingest_paths
-
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("seeds") / "data")
-    library = Library.open(settings)
-    report = ingest_paths(library, [str(SEEDS)])
-    assert report.added == 127
+    library = _ingested(SEEDS, tmp_path_factory.mktemp("seeds") / "data", 127)
     yield library
     library.close()
