@@ -159,6 +159,14 @@ class Catalog:
         )
         return [row[0] for row in rows]
 
+    def title_frequency(self, word: str) -> int:
+        """How many paper titles contain ``word`` (case-insensitive substring)."""
+        escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM papers WHERE lower(title) LIKE ? ESCAPE '\\'", (f"%{escaped}%",)
+        ).fetchone()
+        return int(row[0])
+
     def sections(self) -> Iterator[SectionRow]:
         for row in self._conn.execute(
             "SELECT node_id, arxiv_id, section, text, tokens FROM sections ORDER BY node_id"

@@ -159,3 +159,15 @@ def test_answer_json_shape(sample_library: Library) -> None:
     assert set(data["citations"][0]) == {"n", "arxiv_id", "title", "url", "date", "votes"}
     assert "arxiv_id" in data["sources"][0] and "score" in data["sources"][0]
     assert data["llm"]["used"] is False and data["timings_ms"]["total"] > 0
+
+
+def test_a_question_naming_a_distinctive_title_word_is_covered(sample_library: Library) -> None:
+    answer = engine_for(sample_library, None).ask("What is Hymba?")
+    assert answer.covered and answer.citations[0].arxiv_id == "2411.13676"
+
+
+def test_a_standalone_question_with_a_pronoun_is_not_a_follow_up(sample_library: Library) -> None:
+    engine = engine_for(sample_library, None)
+    engine.ask("KV 캐시를 줄이는 방법을 다룬 논문은?", conversation_id="c")
+    answer = engine.ask("What is DINO-X and what kinds of objects can it detect?", conversation_id="c")
+    assert answer.citations[0].arxiv_id == "2411.14347"
