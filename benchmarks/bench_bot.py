@@ -273,9 +273,10 @@ def one_chat(srv: TimedBotAPI, bot: BotProcess, questions: int, chat_id: int = 7
 
 
 def many_chats(srv: TimedBotAPI, bot: BotProcess, chats: int, rounds: int, pause: float,
-               first_chat: int = 1000) -> tuple[list[Sample], list[float]]:
+               first_chat: int = 1000) -> tuple[list[Sample], list[float], list[float | None]]:
     samples: list[Sample] = []
     all_answered: list[float] = []
+    call_rates: list[float | None] = []
     ids = list(range(first_chat, first_chat + chats))
     for round_no in range(rounds):
         before = {chat: srv.reply_count(chat) for chat in ids}
@@ -289,10 +290,22 @@ def many_chats(srv: TimedBotAPI, bot: BotProcess, chats: int, rounds: int, pause
             reply = srv.wait_replies(chat, before[chat] + 1, timeout=180)[before[chat]]
             t0, question, expected = pushed[chat]
             samples.append(Sample(t0, srv.first_typing_after(chat, t0), reply, question, expected))
-        all_answered.append(max(s.reply.arrived for s in samples[-chats:]) - started)
+        finished = max(s.reply.arrived for s in samples[-chats:])
+        all_answered.append(finished - started)
+        call_rates.append(chat_call_rate(srv, started, finished))
         bot.check_alive()
         time.sleep(pause)  # let typing tasks wind down and PTB's 30 req/s limiter refill between rounds
-    return samples, all_answered
+    return samples, all_answered, call_rates
+
+
+def chat_call_rate(srv: TimedBotAPI, start: float, end: float, burst: int = 30) -> float | None:
+    """Arrival rate (calls/s) of sendChatAction + sendMessage in [start, end] after the first ``burst``
+    of them: about 30/s when PTB's AIORateLimiter is what paces the replies."""
+    with srv._cond:
+        times = sorted(t for m, t in srv.arrivals if m in ("sendChatAction", "sendMessage") and start <= t <= end)
+    if len(times) <= burst + 1 or times[-1] <= times[burst]:
+        return None
+    return (len(times) - 1 - burst) / (times[-1] - times[burst])
 
 
 def phase(samples: list[Sample]) -> dict[str, Any]:
@@ -337,11 +350,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(0.5)
                 memory[f"after 1-chat run ({args.questions} questions)"] = proc_memory(bot.pid)
 
-                burst, all_answered = many_chats(srv, bot, args.chats, args.rounds, args.pause)
+                burst, all_answered, call_rates = many_chats(srv, bot, args.chats, args.rounds, args.pause)
                 result["many_chats"] = phase(burst)
                 result["many_chats"]["chats"] = args.chats
                 result["many_chats"]["rounds"] = args.rounds
                 result["many_chats"]["all_answered_s"] = [round(x, 2) for x in all_answered]
+                result["many_chats"]["chat_calls_per_s_after_30"] = [None if r is None else round(r, 1)
+                                                                     for r in call_rates]
                 per_round = [[s.latency for s in burst[i * args.chats:(i + 1) * args.chats]]
                              for i in range(args.rounds)]
                 result["many_chats"]["round_p50_ms"] = [round(percentile(r, 0.5) * 1000) for r in per_round]
@@ -408,6 +423,10 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         out.append(f"  update -> typing (per message): {fmt_latency(many['to_typing'])}")
     out += [
         f"  all {many['chats']} answered after (s, per round): {many['all_answered_s']}",
+        f"  (each question makes 2 calls through PTB's AIORateLimiter, sendChatAction + sendMessage; it lets 30 "
+        f"through at once, then 30/s, so {2 * many['chats']} calls alone need >= "
+        f"{max(0, 2 * many['chats'] - 30) / 30:.2f} s; measured arrival rate of those calls after the first 30, "
+        f"per round: {many['chat_calls_per_s_after_30']} calls/s)",
         f"  per-round p50 (ms): {many['round_p50_ms']}",
         f"  first citation is the expected paper: {many['correct_first_citation']}/{many['questions']}",
     ]
@@ -416,6 +435,10 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
     for label, mem in result["memory"].items():
         out.append(f"  {label:45s} VmRSS {mem['rss_mib']:7.1f} MiB  VmHWM {mem['hwm_mib']:7.1f} MiB  "
                    f"threads {mem['threads']:3d}  cpu {mem['cpu_s']:.1f} s")
+    cpu = [mem["cpu_s"] for mem in result["memory"].values()]
+    out.append(f"  bot CPU per question: 1-chat run {(cpu[2] - cpu[1]) / args.questions * 1000:.0f} ms, "
+               f"{many['chats']}-chat run {(cpu[3] - cpu[2]) / (many['chats'] * many['rounds']) * 1000:.0f} ms "
+               f"(user + system time from /proc/<pid>/stat)")
     rep = result["replies"]
     out += [
         "",
