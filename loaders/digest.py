@@ -25,7 +25,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -35,7 +36,6 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("technical_details", "Technical Details"),
     ("performance_highlights", "Performance Highlights"),
 )
-SECTION_LABELS = dict(SECTIONS)
 _SECTION_KEYS = {label.lower(): key for key, label in SECTIONS}
 
 _DATE_HEADER = re.compile(r"^##\s+Daily Papers\s*\((\d{4}-\d{2}-\d{2})\)\s*$")
@@ -51,6 +51,7 @@ _SECTION = re.compile(r"^-\s*\*{2,3}\s*(?P<name>[^*]+?)\s*:?\s*\*{2,3}\s*:?\s*(?
 _FILENAME_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 Severity = Literal["error", "warning"]
+Report = Callable[..., None]  # problem(line, message, severity="error")
 
 
 @dataclass(frozen=True)
@@ -177,10 +178,10 @@ def parse_digest(text: str, file: str = "<string>") -> DigestResult:
     def problem(line: int, message: str, severity: Severity = "error") -> None:
         result.problems.append(Problem(file, line, message, severity))
 
-    def finish(current: _Block | None) -> None:
+    def finish(current: _Block | None, truncated_at_eof: bool = False) -> None:
         if current is None:
             return
-        paper = _complete(current, result, problem, truncated_at_eof=False)
+        paper = _complete(current, result, problem, truncated_at_eof=truncated_at_eof)
         if paper is None:
             return
         if paper.arxiv_id in seen:
@@ -237,16 +238,11 @@ def parse_digest(text: str, file: str = "<string>") -> DigestResult:
             continue
         _feed(block, stripped, number, problem)
 
-    if block is not None:
-        paper = _complete(block, result, problem, truncated_at_eof=bool(text) and not text.endswith("\n"))
-        if paper is not None and paper.arxiv_id not in seen:
-            result.papers.append(paper)
-        elif paper is not None:
-            problem(block.line, f"paper {paper.arxiv_id} appears twice in this digest; kept the first", "warning")
+    finish(block, truncated_at_eof=bool(text) and not text.endswith("\n"))
 
     if result.date is None:
         fallback = _FILENAME_DATE.search(Path(file).name)
-        if fallback and _valid_date(fallback.group(1), 0, lambda *_: None):
+        if fallback and _valid_date(fallback.group(1), 0, None):
             result.date = fallback.group(1)
             problem(1, f"no '## Daily Papers (YYYY-MM-DD)' header; used the date in the file name ({result.date})",
                     "warning")
@@ -254,28 +250,21 @@ def parse_digest(text: str, file: str = "<string>") -> DigestResult:
             problem(0, "no '## Daily Papers (YYYY-MM-DD)' header and no date in the file name; file skipped")
             result.papers, result.skipped = [], 0
             return result
-    result.papers = [_with_date(paper, result.date) for paper in result.papers]
+    result.papers = [replace(paper, date=result.date) for paper in result.papers]
     return result
 
 
-def _valid_date(value: str, line: int, problem: object) -> str | None:
+def _valid_date(value: str, line: int, problem: Report | None) -> str | None:
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError:
-        if callable(problem):
+        if problem is not None:
             problem(line, f"invalid date {value!r}")
         return None
 
 
-def _with_date(paper: Paper, digest_date: str) -> Paper:
-    from dataclasses import replace
-
-    return replace(paper, date=digest_date)
-
-
-def _feed(block: _Block, stripped: str, number: int, problem: object) -> None:
+def _feed(block: _Block, stripped: str, number: int, problem: Report) -> None:
     """Route one non-blank line of a paper block."""
-    assert callable(problem)
     if _THUMBNAIL.match(stripped):
         block.current = None
         return
@@ -312,10 +301,9 @@ _SENTENCE_END = re.compile(r"[.!?。)\]\"'”’다요음됨함임]\s*$")
 
 
 def _complete(
-    block: _Block, result: DigestResult, problem: object, *, truncated_at_eof: bool
+    block: _Block, result: DigestResult, problem: Report, *, truncated_at_eof: bool
 ) -> Paper | None:
     """A Paper if the block is whole; otherwise report why and return None."""
-    assert callable(problem)
     where = f"paper {block.arxiv_id}"
     for line, message in block.broken:
         problem(line, f"{where}: {message}; paper skipped")
@@ -374,6 +362,7 @@ def find_digest_files(inputs: list[str]) -> tuple[list[Path], list[Problem]]:
     import glob
 
     files: list[Path] = []
+    seen: set[Path] = set()
     problems: list[Problem] = []
     for item in inputs:
         path = Path(item).expanduser()
@@ -392,6 +381,7 @@ def find_digest_files(inputs: list[str]) -> tuple[list[Path], list[Problem]]:
             if not matches:
                 problems.append(Problem(item, 0, "no such file, folder or glob match"))
         for match in matches:
-            if match.resolve() not in {f.resolve() for f in files}:
+            if match.resolve() not in seen:
+                seen.add(match.resolve())
                 files.append(match)
     return files, problems

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from loaders.digest import SECTION_LABELS, SECTIONS
+from loaders.digest import SECTIONS
 from rag.catalog import StoredPaper
 from rag.citations import Citation, validate
 from rag.library import Library
@@ -339,5 +339,3 @@ def _asks_single(question: str) -> bool:
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
-
-__all__ = ["SECTION_LABELS", "Answer", "AnswerEngine", "Found", "Source"]

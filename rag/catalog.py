@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loaders.digest import SECTIONS, Paper
@@ -148,8 +148,6 @@ class Catalog:
             (date, -1 if limit is None else limit),
         ).fetchall()
         papers = self.get_many(row[0] for row in rows)
-        from dataclasses import replace
-
         # Show the votes of the asked-for digest, not of the paper's latest appearance.
         return [replace(papers[row[0]], date=date, votes=row[1]) for row in rows if row[0] in papers]
 

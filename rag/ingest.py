@@ -102,15 +102,13 @@ def ingest_papers(
         known = library.catalog.known(latest)
         content_changed: list[Paper] = []
         new_appearances: list[Paper] = []
-        counted: set[str] = set()
         for paper in appearances:
-            stored_hash, stored_dates = known.get(paper.arxiv_id, (None, {}))
+            _, stored_dates = known.get(paper.arxiv_id, (None, {}))
             if stored_dates.get(paper.date) != paper.votes:
                 new_appearances.append(paper)
         changed_dates = {p.arxiv_id for p in new_appearances}
         for arxiv_id, paper in latest.items():
             stored_hash, _ = known.get(arxiv_id, (None, {}))
-            counted.add(arxiv_id)
             if stored_hash is None:
                 report.added += 1
                 content_changed.append(paper)
