@@ -194,6 +194,41 @@ class Settings(BaseSettings):
         ge=0, description="Retries of a Bot API call answered 429 Too Many Requests, each after the "
         "retry_after Telegram asks for (PTB's AIORateLimiter).")
 
+    # --- daily push ----------------------------------------------------------------------------------
+    push_time: str = Field(
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Default push time (HH:MM, 24 h) for /subscribe without a time.")
+    push_timezone: str = Field(
+        description="Default IANA time zone of new subscriptions (each chat can change its own).")
+    push_top_n: int = Field(
+        ge=1, le=20, description="Most-voted papers listed in each push.")
+    push_topic_matches: int = Field(
+        ge=0, le=20, description="At most this many extra papers matching a chat's topics are added to a push.")
+    push_max_topics: int = Field(
+        ge=0, le=20, description="Topics one chat may follow (/subscribe 08:30 diffusion, RL).")
+    topic_min_relevance: float = Field(
+        ge=0, le=1, description="Cosine similarity (e5) at or above which a paper matches a topic even when the "
+        "topic's words do not appear in it.")
+    push_check_interval_s: float = Field(
+        gt=0, description="How often the running bot checks for due pushes (and the inbox), in seconds.")
+    push_max_attempts: int = Field(
+        ge=1, description="Tries per chat and digest before a push that keeps failing on network errors is "
+        "given up (each later check retries it).")
+    push_concurrency: int = Field(
+        ge=1, description="Push messages in flight at once; the global rate limiter keeps the send rate "
+        "within Telegram's ~30 messages/s.")
+    inbox_dir: Path | None = Field(
+        default=None,
+        description="Folder the running bot ingests new digests from (checked every push_check_interval_s and "
+        "right before each push); ingested files move to done/, unreadable ones to failed/. Unset: no inbox.")
+
+    # --- operations ----------------------------------------------------------------------------------
+    health_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Port of the bot's HTTP /healthz and /metrics endpoints. Unset: no health server.")
+    health_listen: str = Field(
+        description="Address the health server binds to.")
+
     # --- logging -------------------------------------------------------------------------------------
     log_level: str = Field(
         description="Python logging level.")
@@ -213,10 +248,18 @@ class Settings(BaseSettings):
             return [part for part in re.split(r"[,;\s]+", text) if part]
         return value
 
-    @field_validator("data_dir", "prompts_dir", mode="after")
+    @field_validator("data_dir", "prompts_dir", "inbox_dir", mode="after")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @field_validator("push_timezone", mode="after")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(value)  # raises for an unknown zone, naming it
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -250,6 +293,10 @@ class Settings(BaseSettings):
     @property
     def lexical_path(self) -> Path:
         return self.data_dir / "lexical"
+
+    @property
+    def subscriptions_path(self) -> Path:
+        return self.data_dir / "subscriptions.sqlite3"
 
 
 def load_settings(**overrides: Any) -> Settings:
