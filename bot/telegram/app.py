@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
+    CallbackContext,
     CommandHandler,
     MessageHandler,
     TypeHandler,
@@ -28,23 +31,29 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.health import HealthServer, TelegramMonitor, monitored_requests
+from bot.subscriptions import SubscriptionStore, utc_now
 from bot.telegram.access import AccessPolicy, QuestionLimiter
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.errors import install_log_redaction, make_error_handler, redact_loggers
 from bot.telegram.handlers import Handlers
+from bot.telegram.push import Pusher
+from bot.telegram.subscribing import SubscriptionHandlers
 from config.settings import Settings
 from rag.answer import AnswerEngine
 
 log = logging.getLogger("papersbot.telegram")
 App = Application[Any, Any, Any, Any, Any, Any]
 
-# (command, English description, Korean description), in menu order. Subscription commands
-# (/subscribe, /unsubscribe, /subscriptions) belong here and in ``register_handlers`` (a later issue).
+# (command, English description, Korean description), in menu order.
 COMMANDS: list[tuple[str, str, str]] = [
     ("ask", "Ask about the daily papers", "논문에 대해 질문하기"),
     ("top", "Most-voted papers of a digest: /top [date] [n]", "그날 추천 순위: /top [날짜] [개수]"),
     ("paper", "A paper's summary: /paper <arXiv id or link>", "논문 요약: /paper <arXiv ID/링크>"),
     ("search", "Find papers by words (no LLM)", "단어로 논문 찾기 (LLM 없이)"),
+    ("subscribe", "Daily top papers: /subscribe [HH:MM] [zone] [topics]", "매일 추천 논문: /subscribe [HH:MM] [주제]"),
+    ("subscription", "Your daily push settings", "구독 설정 보기"),
+    ("unsubscribe", "Stop the daily push", "구독 해지"),
     ("reset", "Forget this conversation", "대화 맥락 지우기"),
     ("help", "How to use this bot", "사용법"),
     ("start", "Start", "시작"),
@@ -75,6 +84,9 @@ def build_application(
     limiter: QuestionLimiter | None = None,
     access: AccessPolicy | None = None,
     runner: BlockingRunner | None = None,
+    store: SubscriptionStore | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    health: HealthServer | None = None,
 ) -> App:
     """A ready-to-start Application. Nothing touches the network until it is initialized."""
     token = token or (settings.telegram_token.get_secret_value() if settings.telegram_token else None)
@@ -84,12 +96,23 @@ def build_application(
     runner = runner or BlockingRunner(settings.telegram_workers, refresh=engine.library.refresh)
     access = access or AccessPolicy.from_settings(settings)
     handlers = Handlers(settings, engine, runner, access, limiter or QuestionLimiter.from_settings(settings))
+    store = store or SubscriptionStore(settings.subscriptions_path)
+    pusher = Pusher(settings, engine.library, store, runner, clock=clock)
+    if health is not None:  # /healthz and /metrics report the last push from the subscription store
+        health.last_push = store.last_push
+        health.pushes_sent = lambda: store.counts()["sent"]
 
     async def on_start(app: App) -> None:
         await register_commands(app, access)
+        schedule_push(app, pusher, settings.push_check_interval_s)
+        if health is not None:
+            await health.start(probe=app.bot.get_me)
 
     async def on_shutdown(app: App) -> None:
+        if health is not None:
+            await health.stop()
         runner.shutdown()
+        store.close()
 
     builder = (
         ApplicationBuilder()
@@ -106,12 +129,12 @@ def build_application(
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     app: App = builder.build()
-    register_handlers(app, handlers)
+    register_handlers(app, handlers, SubscriptionHandlers(settings, store))
     app.add_error_handler(make_error_handler(token))
     return app
 
 
-def register_handlers(app: App, h: Handlers) -> None:
+def register_handlers(app: App, h: Handlers, subs: SubscriptionHandlers) -> None:
     """Every handler, in order. The access gate runs first (group -1) and stops refused updates."""
     message = filters.UpdateType.MESSAGE  # edited messages are not questions asked again
     private = filters.ChatType.PRIVATE
@@ -119,10 +142,27 @@ def register_handlers(app: App, h: Handlers) -> None:
     for name, callback in (("start", h.start), ("help", h.help), ("ask", h.ask), ("top", h.top),
                            ("paper", h.paper), ("search", h.search), ("reset", h.reset), ("stats", h.stats)):
         app.add_handler(CommandHandler(name, callback, filters=message))
-    # Subscription handlers (a later issue) are added here.
+    for name, callback in (("subscribe", subs.subscribe), ("unsubscribe", subs.unsubscribe),
+                           ("subscription", subs.subscription), ("subscriptions", subs.subscription)):
+        app.add_handler(CommandHandler(name, callback, filters=message))
     app.add_handler(MessageHandler(message & private & filters.Document.ALL, h.document))
     app.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, h.text))
     app.add_handler(MessageHandler(message & private & filters.COMMAND, h.unknown_command))
+
+
+def schedule_push(app: App, pusher: Pusher, interval_s: float) -> None:
+    """Check for due pushes every ``interval_s`` (first check right after start: that is the catch-up
+    after downtime). Each chat's own time and zone decide whether it is due (see ``bot.telegram.push``)."""
+    assert app.job_queue is not None, "python-telegram-bot[job-queue] is a dependency"
+
+    async def tick(context: CallbackContext[Any, Any, Any, Any]) -> None:
+        try:
+            await pusher.run_due(context.bot, keep_going=lambda: context.application.running)
+        except Exception:  # a failing pass must never stop the schedule; the next tick tries again
+            log.exception("push pass failed")
+
+    app.job_queue.run_repeating(tick, interval=interval_s, first=1.0, name="push",
+                                job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
 
 
 async def register_commands(app: App, access: AccessPolicy) -> None:
@@ -163,7 +203,13 @@ def run(settings: Settings) -> int:
         engine = AnswerEngine.from_settings(library)
         if library.catalog.counts()["papers"] == 0:
             log.warning("the index is empty: run `papersbot ingest PATH` or send the bot a digest as an admin")
-        app = build_application(settings, engine, token=token)
+        health = request = get_updates_request = None
+        if settings.health_port is not None:  # Bot API round trips feed the health server's Telegram status
+            monitor = TelegramMonitor()
+            request, get_updates_request = monitored_requests(monitor)
+            health = HealthServer.from_settings(settings, library, telegram=monitor)
+        app = build_application(settings, engine, token=token, request=request,
+                                get_updates_request=get_updates_request, health=health)
         if webhook:
             secret = settings.telegram_webhook_secret
             log.info("serving a webhook at %s (listening on %s:%d)", webhook, settings.telegram_webhook_listen,

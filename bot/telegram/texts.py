@@ -24,10 +24,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "help_commands": {
         "ko": "/ask 질문 — 질문하기\n/top [날짜|today|yesterday] [개수] — 그날 추천을 많이 받은 논문\n"
-        "/paper arXiv-ID — 논문 요약\n/search 단어 — 논문 찾기 (LLM 없이)\n/reset — 대화 맥락 지우기\n/help — 도움말",
+        "/paper arXiv-ID — 논문 요약\n/search 단어 — 논문 찾기 (LLM 없이)\n/reset — 대화 맥락 지우기\n"
+        "/subscribe [HH:MM] [주제…] — 매일 추천 논문 받기\n/subscription — 구독 설정\n/unsubscribe — 구독 해지\n"
+        "/help — 도움말",
         "en": "/ask question — ask a question\n/top [date|today|yesterday] [n] — most-voted papers of a digest\n"
         "/paper arXiv-id — a paper's summary\n/search words — find papers (no LLM)\n"
-        "/reset — forget this conversation\n/help — this help",
+        "/reset — forget this conversation\n"
+        "/subscribe [HH:MM] [topics…] — the top papers every day\n/subscription — your push settings\n"
+        "/unsubscribe — stop the push\n/help — this help",
     },
     "help_admin": {
         "ko": "관리자: /stats — 색인 현황. 다이제스트 파일(.md/.txt)을 보내면 색인에 추가합니다.",
@@ -119,6 +123,51 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error_network": {
         "ko": "Telegram 연결이 잠시 불안정했습니다. 다시 시도해 주세요.",
         "en": "The connection to Telegram hiccupped. Please try again.",
+    },
+    "push_head": {
+        "ko": "📚 Daily Papers {date} — 추천 상위 {shown}편 (전체 {total}편)",
+        "en": "📚 Daily Papers {date} — top {shown} of {total} by votes",
+    },
+    "push_topics": {"ko": "🔎 관심 주제: {topics}", "en": "🔎 Your topics: {topics}"},
+    "push_footer": {
+        "ko": "/paper ID 로 요약 보기 · /subscription 설정 · /unsubscribe 구독 해지",
+        "en": "/paper ID for a summary · /subscription settings · /unsubscribe to stop",
+    },
+    "subscribe_usage": {
+        "ko": "사용법: /subscribe [HH:MM] [시간대] [주제, 주제…]\n예: /subscribe 08:30 Asia/Seoul diffusion, RL",
+        "en": "Usage: /subscribe [HH:MM] [time zone] [topic, topic…]\n"
+        "e.g. /subscribe 08:30 Europe/Berlin diffusion, RL",
+    },
+    "subscribe_bad_time": {
+        "ko": "“{value}” 은(는) 시각으로 읽을 수 없습니다. 24시간제 HH:MM 으로 적어 주세요 (예: 08:30).",
+        "en": "I can't read “{value}” as a time. Use 24-hour HH:MM, e.g. 08:30.",
+    },
+    "subscribe_bad_zone": {
+        "ko": "“{value}” 은(는) 알 수 없는 시간대입니다. 예: Asia/Seoul, Europe/Berlin, UTC",
+        "en": "“{value}” is not a time zone I know. Examples: Asia/Seoul, Europe/Berlin, UTC",
+    },
+    "subscribe_too_many_topics": {
+        "ko": "주제는 {limit}개까지 가능합니다. 앞의 {limit}개만 저장했습니다.",
+        "en": "You can follow up to {limit} topics; I kept the first {limit}.",
+    },
+    "subscribe_done": {
+        "ko": "구독했습니다. 매일 {time} ({zone}) 에 새 다이제스트의 추천 상위 {count}편을 보내 드립니다.",
+        "en": "Subscribed. Every day at {time} ({zone}) you get the top {count} papers of the new digest.",
+    },
+    "subscribe_next": {
+        "ko": "다음 발송: {when} (새 다이제스트가 있을 때만 보냅니다)",
+        "en": "Next push: {when} (sent only when a new digest has arrived)",
+    },
+    "subscription_topics": {"ko": "관심 주제: {topics}", "en": "Topics: {topics}"},
+    "subscription_no_topics": {"ko": "관심 주제: 없음", "en": "Topics: none"},
+    "subscription_last": {"ko": "마지막으로 보낸 다이제스트: {date}", "en": "Last digest sent: {date}"},
+    "subscription_none": {
+        "ko": "구독하고 있지 않습니다. /subscribe 로 매일 아침 추천 논문을 받아 보세요.",
+        "en": "You are not subscribed. Use /subscribe to get the top papers every morning.",
+    },
+    "unsubscribe_done": {
+        "ko": "구독을 해지했습니다. 언제든 /subscribe 로 다시 받을 수 있습니다.",
+        "en": "Unsubscribed. /subscribe brings it back any time.",
     },
 }
 

@@ -14,6 +14,7 @@ from bot.telegram.render import Span, bold, code, italic, join, link, text
 from bot.telegram.texts import t
 from loaders.digest import SECTIONS, arxiv_id_from, arxiv_url
 from rag.answer import Answer, Found
+from rag.briefing import Briefing, BriefItem
 from rag.catalog import StoredPaper
 from rag.ingest import IngestReport
 
@@ -136,3 +137,26 @@ def ingest_view(name: str, report: IngestReport, lang: str) -> list[Span]:
             lines.append(t("upload_more_problems", lang, count=len(report.problems) - MAX_PROBLEMS))
         problems = [bold(t("upload_problems", lang)), text("\n" + "\n".join(lines))]
     return join(head, problems)
+
+
+def briefing_view(briefing: Briefing, lang: str, *, footer: bool = True) -> list[Span]:
+    """The morning push: the digest's top papers (linked title, votes, one-line gist, id), then the
+    reader's topic matches beyond the top list."""
+    head = [bold(t("push_head", lang, date=briefing.date, shown=len(briefing.top), total=briefing.total))]
+    top = _brief_rows(briefing.top, lang)
+    topical: list[Span] = []
+    if briefing.topical:
+        topical = [bold(t("push_topics", lang, topics=", ".join(briefing.topics))), text("\n"),
+                   *_brief_rows(briefing.topical, lang)]
+    return join(head, top, topical, [italic(t("push_footer", lang))] if footer else [])
+
+
+def _brief_rows(items: Sequence[BriefItem], lang: str) -> list[Span]:
+    rows: list[Span] = []
+    for entry in items:
+        if rows:
+            rows.append(text("\n\n"))
+        tags = f" · 🔎 {', '.join(entry.topics)}" if entry.topics else ""
+        rows += [text(f"{entry.rank}. "), titled(entry.title, entry.arxiv_id),
+                 text(f"\n👍 {entry.votes} · "), code(entry.arxiv_id), text(f"{tags}\n{entry.gist}")]
+    return rows

@@ -347,6 +347,9 @@ class FakeBotAPI(FakeServerBase):
         self._rl_chat: dict[str, deque[float]] = defaultdict(deque)
         self._rl_global: deque[float] = deque()
         self.rate_limit_hits = 0
+        self._hold_methods: set[str] = set()
+        self._released = threading.Event()
+        self.held = 0
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "getme": self._m_get_me,
             "getupdates": self._m_get_updates,
@@ -607,6 +610,24 @@ class FakeBotAPI(FakeServerBase):
                     after_processing=after_processing,
                 )
             )
+
+    def hold(self, method: str) -> None:
+        """From now on, matching calls hang without being processed (a network that stops delivering)
+        until :meth:`release`; then their connections are closed unanswered. Nothing held takes effect."""
+        with self._cond:
+            self._released.clear()
+            self._hold_methods.add(method.lower())
+
+    def release(self) -> None:
+        """Stop holding; held calls are dropped (never processed)."""
+        with self._cond:
+            self._hold_methods.clear()
+            self._released.set()
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        self.release()
+        super().stop()
 
     def clear_faults(self) -> None:
         """Remove all pending fault rules."""
@@ -902,6 +923,14 @@ class FakeBotAPI(FakeServerBase):
         if token != self.token:
             return self._finish(call, ApiError(401, "Unauthorized"))
 
+        with self._cond:
+            holding = method.lower() in self._hold_methods
+            if holding:
+                self.held += 1
+                self._cond.notify_all()
+        if holding:
+            self._released.wait()
+            raise DropConnection
         with self._cond:
             fault = self._take_fault(method, call.params)
         if fault is not None and fault.kind == "fail":

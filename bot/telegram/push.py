@@ -1,0 +1,317 @@
+"""The morning push: every due chat gets one message with the newest digest it has not had, exactly once.
+
+A *pass* (run by the bot's JobQueue every ``push_check_interval_s``, or once by ``papersbot push``):
+
+1. takes ``push.lock`` (one pass at a time per data dir, across processes);
+2. finds due chats: their latest slot (``push_time`` in their zone) is newer than the last one handled;
+3. for each due chat whose newest digest is newer than what it last received: claim → send → mark sent
+   (see :mod:`bot.subscriptions` for why that order gives exactly once); a chat with nothing new has its
+   slot marked handled and gets no message; after downtime only the newest digest is sent (one message);
+4. error policy per chat — one failing chat never stops the others: 403 / "chat not found" deactivates
+   the subscription; 429 waits ``retry_after`` (PTB's ``AIORateLimiter`` retries first); network errors
+   retry with backoff, then again on later passes up to ``push_max_attempts``.
+
+The global send rate is the bot's rate limiter (``AIORateLimiter``: 30 messages/s overall); a push is a
+single message per chat, so the 1 message/s per-chat limit cannot be exceeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.subscriptions import AlreadySent, Subscription, SubscriptionStore, latest_slot, push_lock, utc_now
+from bot.telegram import views
+from bot.telegram.render import MAX_MESSAGE, Part, render_parts
+from bot.telegram.replies import NO_PREVIEW
+from config.settings import Settings
+from rag.briefing import Briefing, compose
+from rag.library import Library
+
+log = logging.getLogger("papersbot.push")
+T = TypeVar("T")
+NETWORK_RETRIES = 3  # within one pass; later passes try again up to push_max_attempts
+BACKOFF_S = 1.0
+RATE_LIMIT_WAITS = 5  # 429s waited out per chat and pass, on top of AIORateLimiter's retries
+
+
+class Blocking(Protocol):
+    """Where blocking library calls run (the bot's :class:`BlockingRunner`)."""
+
+    async def read(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+
+@dataclass(frozen=True)
+class Due:
+    subscription: Subscription
+    digest_date: str
+    slot: datetime
+
+
+@dataclass
+class PushReport:
+    dry_run: bool = False
+    locked: bool = False  # another pass was running; this one did nothing
+    due: int = 0
+    sent: int = 0
+    nothing_new: int = 0
+    failed: int = 0
+    deactivated: int = 0
+    resumed: int = 0  # deliveries left in flight by a pass that died, sent again
+    retries: int = 0
+    digest_date: str | None = None
+    planned: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> str:
+        if self.locked:
+            return "another push is running; nothing done"
+        if self.dry_run:
+            return (f"dry run: {len(self.planned)} chats would get digest {self.digest_date}; "
+                    f"{self.nothing_new} due with nothing new")
+        return (f"push: {self.sent} sent, {self.nothing_new} with nothing new, {self.failed} failed, "
+                f"{self.deactivated} deactivated ({self.due} due; digest {self.digest_date or 'none'}; "
+                f"{self.elapsed_s:.1f} s)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def plan(store: SubscriptionStore, newest: str | None, now: datetime) -> tuple[list[Due], list[Due]]:
+    """(chats to send ``newest`` to, chats due with nothing new). Pure reads."""
+    send: list[Due] = []
+    idle: list[Due] = []
+    for sub in store.active():
+        slot = latest_slot(sub.push_time, sub.timezone, now)
+        if sub.last_slot is not None and slot <= sub.last_slot:
+            continue
+        if newest is None or (sub.last_digest is not None and sub.last_digest >= newest):
+            idle.append(Due(sub, newest or "", slot))
+        else:
+            send.append(Due(sub, newest, slot))
+    return send, idle
+
+
+class Pusher:
+    """Runs push passes. Built once per process from settings, library and store; ``bot`` is passed per
+    pass (the Application's bot, or a standalone one for ``papersbot push``)."""
+
+    def __init__(self, settings: Settings, library: Library, store: SubscriptionStore, blocking: Blocking, *,
+                 clock: Callable[[], datetime] = utc_now,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.settings = settings
+        self.library = library
+        self.store = store
+        self.blocking = blocking
+        self.clock = clock
+        self.sleep = sleep
+        self._running = asyncio.Lock()
+
+    async def run_due(self, bot: Bot | None, *, dry_run: bool = False,
+                      keep_going: Callable[[], bool] = lambda: True) -> PushReport:
+        """One pass. ``keep_going`` is checked before each chat: when it turns False (shutdown), chats
+        not yet started are left for the next pass and the ones in flight finish and are recorded."""
+        report = PushReport(dry_run=dry_run)
+        if self._running.locked():
+            report.locked = True
+            return report
+        async with self._running:
+            with push_lock(self.settings.data_dir) as acquired:
+                if not acquired:
+                    report.locked = True
+                    return report
+                started = time.monotonic()
+                await self._pass(bot, report, dry_run, keep_going)
+                report.elapsed_s = time.monotonic() - started
+        if report.due and not dry_run:
+            log.info(report.summary())
+        return report
+
+    async def _pass(self, bot: Bot | None, report: PushReport, dry_run: bool, keep_going: Callable[[], bool]) -> None:
+        dates = await self.blocking.read(self.library.catalog.dates)
+        newest = dates[0] if dates else None
+        report.digest_date = newest
+        now = self.clock()
+        left = self.store.in_flight()
+        send, idle = plan(self.store, newest, now)
+        report.due = len(send) + len(idle)
+        report.nothing_new = len(idle)
+        if dry_run:
+            report.planned = [{"chat_id": d.subscription.chat_id, "digest_date": d.digest_date,
+                               "slot": d.slot.isoformat(), "topics": list(d.subscription.topics)} for d in send]
+            return
+        for due in idle:
+            self.store.mark_slot(due.subscription.chat_id, due.slot)
+        sending = {(d.subscription.chat_id, d.digest_date) for d in send}
+        for delivery in left:
+            if (delivery.chat_id, delivery.digest_date) in sending:
+                report.resumed += 1
+                log.warning("chat %s: a previous push pass died while sending digest %s; sending it again",
+                            delivery.chat_id, delivery.digest_date)
+            else:  # superseded by a newer digest, or the chat unsubscribed meanwhile
+                self.store.mark_failed(delivery.chat_id, delivery.digest_date, "interrupted; superseded",
+                                       final=False)
+        if not send:
+            return
+        if bot is None:
+            raise ValueError("a bot is needed to send pushes")
+        briefings: dict[tuple[str, ...], Briefing | None] = {}
+        for due in send:
+            topics = due.subscription.topics
+            if topics not in briefings:
+                briefings[topics] = await self.blocking.read(
+                    compose, self.library, due.digest_date, limit=self.settings.push_top_n, topics=topics,
+                    topic_limit=self.settings.push_topic_matches, min_relevance=self.settings.topic_min_relevance)
+        gate = asyncio.Semaphore(self.settings.push_concurrency)
+
+        async def one(due: Due, bot: Bot) -> None:
+            async with gate:
+                if not keep_going():
+                    return
+                briefing = briefings[due.subscription.topics]
+                if briefing is None:  # the digest vanished (a re-ingest changed its date); try next slot
+                    self.store.mark_slot(due.subscription.chat_id, due.slot)
+                    return
+                await self._deliver(bot, due, briefing, report)
+
+        await asyncio.gather(*(one(due, bot) for due in send))
+
+    async def _deliver(self, bot: Bot, due: Due, briefing: Briefing, report: PushReport) -> None:
+        chat_id = due.subscription.chat_id
+        try:
+            attempt = self.store.claim(chat_id, due.digest_date)
+        except AlreadySent:
+            self.store.mark_slot(chat_id, due.slot)
+            return
+        if attempt > self.settings.push_max_attempts:
+            self.store.mark_failed(chat_id, due.digest_date, "gave up after repeated failures", final=True)
+            self.store.mark_slot(chat_id, due.slot)
+            report.failed += 1
+            return
+        part = briefing_part(briefing, due.subscription.language)
+        network_tries = rate_tries = 0
+        while True:
+            try:
+                message = await send_briefing(bot, chat_id, part)
+            except RetryAfter as exc:  # the rate limiter's own retries were not enough
+                report.retries += 1
+                rate_tries += 1
+                if rate_tries <= RATE_LIMIT_WAITS:
+                    await self.sleep(_seconds(exc.retry_after))
+                    continue
+                self.store.mark_failed(chat_id, due.digest_date, f"rate limited: {exc}", final=False)
+                report.failed += 1
+                return
+            except Forbidden as exc:  # blocked by the user, kicked from the group
+                self._deactivate(chat_id, due, f"forbidden: {exc.message}", report)
+                return
+            except BadRequest as exc:
+                if "chat not found" in exc.message.lower() or "deactivated" in exc.message.lower():
+                    self._deactivate(chat_id, due, f"chat gone: {exc.message}", report)
+                else:
+                    log.error("chat %s: Telegram refused the push: %s", chat_id, exc)
+                    self.store.mark_failed(chat_id, due.digest_date, f"bad request: {exc.message}", final=True)
+                    self.store.mark_slot(chat_id, due.slot)
+                    report.failed += 1
+                return
+            except NetworkError as exc:  # includes TimedOut; the message may or may not have gone out
+                network_tries += 1
+                report.retries += 1
+                if network_tries < NETWORK_RETRIES:
+                    await self.sleep(BACKOFF_S * 2 ** (network_tries - 1))
+                    continue
+                log.warning("chat %s: network errors (%s); the next pass retries", chat_id, exc)
+                self.store.mark_failed(chat_id, due.digest_date, f"network: {exc}", final=False)
+                report.failed += 1
+                return
+            except TelegramError as exc:
+                log.error("chat %s: push failed: %s", chat_id, exc)
+                self.store.mark_failed(chat_id, due.digest_date, f"telegram: {exc}", final=False)
+                report.failed += 1
+                return
+            self.store.mark_sent(chat_id, due.digest_date, [message.message_id], due.slot)
+            report.sent += 1
+            return
+
+    def _deactivate(self, chat_id: int, due: Due, reason: str, report: PushReport) -> None:
+        log.info("chat %s: deactivating its subscription (%s)", chat_id, reason)
+        self.store.unsubscribe(chat_id, reason=reason)
+        self.store.mark_failed(chat_id, due.digest_date, reason, final=True)
+        self.store.mark_slot(chat_id, due.slot)
+        report.deactivated += 1
+
+
+def briefing_part(briefing: Briefing, lang: str) -> Part:
+    """The briefing as ONE message: a push is never split, so a crash can never leave half of it sent.
+    Topic matches, then the lowest-ranked top papers, are dropped until it fits."""
+    shown = briefing
+    while True:
+        parts = render_parts(views.briefing_view(shown, lang), limit=MAX_MESSAGE)
+        if len(parts) == 1 or (not shown.topical and len(shown.top) <= 1):
+            return parts[0]
+        if shown.topical:
+            shown = Briefing(shown.date, shown.total, shown.top, shown.topical[:-1], shown.topics)
+        else:
+            shown = Briefing(shown.date, shown.total, shown.top[:-1], [], shown.topics)
+
+
+async def send_briefing(bot: Bot, chat_id: int, part: Part) -> Any:
+    """Send as HTML; if Telegram refuses the markup, the same content as plain text (links in brackets)."""
+    try:
+        return await bot.send_message(chat_id, part.html, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+    except BadRequest as exc:
+        if "entit" not in exc.message.lower():
+            raise
+        log.warning("chat %s: Telegram refused the push's HTML (%s); sending plain text", chat_id, exc)
+        return await bot.send_message(chat_id, part.fallback or part.text, link_preview_options=NO_PREVIEW)
+
+
+def _seconds(value: Any) -> float:
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
+    """``papersbot push``: one pass with a standalone bot (for cron). SIGTERM/SIGINT stop it between
+    chats; messages already in flight finish and are recorded."""
+    from telegram.ext import AIORateLimiter, ExtBot
+
+    from bot.telegram.app import file_url
+    from bot.telegram.blocking import BlockingRunner
+
+    async def main() -> PushReport:
+        library = Library.open(settings)
+        store = SubscriptionStore(settings.subscriptions_path)
+        runner = BlockingRunner(1, refresh=library.refresh)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        try:
+            pusher = Pusher(settings, library, store, runner)
+            if dry_run:
+                return await pusher.run_due(None, dry_run=True)
+            if settings.telegram_token is None:
+                raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
+            bot: ExtBot[Any] = ExtBot(settings.telegram_token.get_secret_value(),
+                                      base_url=settings.telegram_base_url, base_file_url=file_url(settings),
+                                      rate_limiter=AIORateLimiter(max_retries=settings.telegram_max_retries))
+            async with bot:
+                return await pusher.run_due(bot, keep_going=lambda: not stopping.is_set())
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            runner.shutdown()
+            store.close()
+            library.close()
+
+    return asyncio.run(main())

@@ -1,0 +1,137 @@
+"""/subscribe, /unsubscribe and /subscription: each chat's daily push settings.
+
+``/subscribe [HH:MM] [Area/City] [topic, topic…]``: parts given replace the chat's current ones, parts
+left out keep them (or take the defaults from settings); ``/subscribe -`` clears the topics.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.subscriptions import SubscriptionStore, next_slot, parse_time, utc_now
+from bot.telegram import views
+from bot.telegram.addressing import command_argument
+from bot.telegram.render import Span, bold, join, text
+from bot.telegram.replies import reply
+from bot.telegram.texts import lang_of, t
+from config.settings import Settings
+from rag.briefing import parse_topics
+
+Context = ContextTypes.DEFAULT_TYPE
+_TIMEISH = re.compile(r"^\d{1,2}[:.]\d{1,2}$")
+_ZONEISH = re.compile(r"^(?:UTC|GMT|[A-Z][A-Za-z_]+(?:/[A-Za-z0-9_+\-]+)+)$")
+CLEAR = {"-", "none", "없음"}
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    push_time: str | None = None
+    zone: str | None = None
+    topics: list[str] | None = None  # None: keep; []: clear
+    dropped_topics: int = 0
+
+
+@dataclass(frozen=True)
+class SubscribeError:
+    key: str  # a texts.py message key
+    value: str = ""
+
+
+def parse_subscribe(argument: str, max_topics: int) -> SubscribeRequest | SubscribeError:
+    """``"08:30 Europe/Berlin diffusion, RL"`` → its parts; time and zone are recognised by shape in the
+    first two words, everything after them is the topic list."""
+    words = argument.split()
+    push_time = zone = None
+    while words and (push_time is None or zone is None):
+        word = words[0]
+        if push_time is None and _TIMEISH.match(word):
+            parsed = parse_time(word.replace(".", ":"))
+            if parsed is None:
+                return SubscribeError("subscribe_bad_time", word)
+            push_time = parsed.strftime("%H:%M")
+        elif zone is None and _ZONEISH.match(word):
+            try:
+                ZoneInfo(word)
+            except (ZoneInfoNotFoundError, ValueError):
+                return SubscribeError("subscribe_bad_zone", word)
+            zone = word
+        else:
+            break
+        words.pop(0)
+    rest = " ".join(words).strip()
+    if not rest:
+        return SubscribeRequest(push_time, zone, None)
+    if rest.lower() in CLEAR:
+        return SubscribeRequest(push_time, zone, [])
+    wanted = parse_topics(rest, limit=100)
+    return SubscribeRequest(push_time, zone, wanted[:max_topics], max(0, len(wanted) - max_topics))
+
+
+class SubscriptionHandlers:
+    def __init__(self, settings: Settings, store: SubscriptionStore) -> None:
+        self.settings = settings
+        self.store = store
+
+    async def subscribe(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        lang = lang_of(update.effective_user)
+        parsed = parse_subscribe(command_argument(message), self.settings.push_max_topics)
+        if isinstance(parsed, SubscribeError):
+            await reply(message, join([text(t(parsed.key, lang, value=parsed.value))],
+                                      [text(t("subscribe_usage", lang))]))
+            return
+        chat_id = message.chat.id
+        current = self.store.get(chat_id)
+        push_time = parsed.push_time or (current.push_time if current else self.settings.push_time)
+        zone = parsed.zone or (current.timezone if current else self.settings.push_timezone)
+        topics = parsed.topics if parsed.topics is not None else list(current.topics if current else ())
+        sub = self.store.subscribe(chat_id, push_time, zone, topics, lang)
+        lines: list[list[Span]] = [
+            [bold(t("subscribe_done", lang, time=sub.push_time, zone=sub.timezone, count=self.settings.push_top_n))],
+            [text(_topics_line(sub.topics, lang))],
+            [text(t("subscribe_next", lang, when=_next(sub.push_time, sub.timezone)))],
+        ]
+        if parsed.dropped_topics:
+            lines.append([text(t("subscribe_too_many_topics", lang, limit=self.settings.push_max_topics))])
+        await reply(message, join(*lines))
+
+    async def unsubscribe(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        lang = lang_of(update.effective_user)
+        done = self.store.unsubscribe(message.chat.id)
+        await reply(message, views.plain(t("unsubscribe_done" if done else "subscription_none", lang)))
+
+    async def subscription(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        lang = lang_of(update.effective_user)
+        sub = self.store.get(message.chat.id)
+        if sub is None or not sub.active:
+            await reply(message, views.plain(t("subscription_none", lang)))
+            return
+        rows = [
+            t("subscribe_done", lang, time=sub.push_time, zone=sub.timezone, count=self.settings.push_top_n),
+            _topics_line(sub.topics, lang),
+            t("subscribe_next", lang, when=_next(sub.push_time, sub.timezone)),
+        ]
+        if sub.last_digest:
+            rows.append(t("subscription_last", lang, date=sub.last_digest))
+        await reply(message, views.plain("\n".join(rows)))
+
+
+def _topics_line(topics: tuple[str, ...], lang: str) -> str:
+    return t("subscription_topics", lang, topics=", ".join(topics)) if topics else t("subscription_no_topics", lang)
+
+
+def _next(push_time: str, zone: str) -> str:
+    return next_slot(push_time, zone, utc_now()).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")

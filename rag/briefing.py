@@ -1,0 +1,157 @@
+"""The daily briefing: one digest's most-voted papers with a one-line gist each, plus papers matching a
+reader's topics. It is what the morning push sends and what ``papersbot top`` prints; rendering for
+Telegram lives in the bot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loaders.digest import arxiv_url
+from rag.catalog import StoredPaper
+from rag.library import Library
+from rag.text import language, sentences
+
+GIST_CHARS = 160
+
+
+@dataclass(frozen=True)
+class BriefItem:
+    rank: int  # by votes within the digest, 1 = most votes
+    arxiv_id: str
+    title: str
+    votes: int
+    gist: str
+    topics: tuple[str, ...] = ()  # the reader's topics this paper matches
+
+    @property
+    def url(self) -> str:
+        return arxiv_url(self.arxiv_id)
+
+
+@dataclass(frozen=True)
+class Briefing:
+    date: str
+    total: int  # papers in the digest
+    top: list[BriefItem]
+    topical: list[BriefItem] = field(default_factory=list)  # topic matches beyond ``top``
+    topics: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        def item(entry: BriefItem) -> dict[str, Any]:
+            return {"rank": entry.rank, "arxiv_id": entry.arxiv_id, "title": entry.title, "url": entry.url,
+                    "votes": entry.votes, "gist": entry.gist, "topics": list(entry.topics)}
+
+        return {"date": self.date, "total": self.total, "topics": list(self.topics),
+                "top": [item(e) for e in self.top], "topical": [item(e) for e in self.topical]}
+
+
+def gist(text: str, limit: int = GIST_CHARS) -> str:
+    """The first sentence of a summary, cut at a word boundary near ``limit`` characters."""
+    text = " ".join(text.split())
+    first = next(iter(sentences(text)), text)
+    if len(first) <= limit:
+        return first
+    cut = first[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit * 0.6 else cut).rstrip(" ,;:") + "…"
+
+
+def parse_topics(text: str, limit: int) -> list[str]:
+    """``"diffusion, RL; 3D"`` → ``["diffusion", "RL", "3D"]``: comma/semicolon separated, de-duplicated
+    case-insensitively, at most ``limit``, each at most 40 characters."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for raw in text.replace(";", ",").replace("，", ",").split(","):
+        topic = " ".join(raw.split())[:40].strip()
+        if topic and topic.lower() not in seen:
+            seen.add(topic.lower())
+            out.append(topic)
+    return out[:limit]
+
+
+def compose(library: Library, date: str | None = None, *, limit: int, topics: Sequence[str] = (),
+            topic_limit: int = 5, min_relevance: float = 0.88) -> Briefing | None:
+    """The briefing of ``date`` (default: the newest digest); None when that date has no papers."""
+    if date is None:
+        dates = library.catalog.dates()
+        if not dates:
+            return None
+        date = dates[0]
+    papers = library.catalog.top_on(date)
+    if not papers:
+        return None
+    matches = match_topics(library, papers, topics, min_relevance) if topics else {}
+
+    def item(rank: int, paper: StoredPaper) -> BriefItem:
+        return BriefItem(rank, paper.arxiv_id, paper.title, paper.votes, gist(paper.whats_new),
+                         tuple(matches.get(paper.arxiv_id, ())))
+
+    ranked = [item(rank, paper) for rank, paper in enumerate(papers, start=1)]
+    top = ranked[:limit]
+    topical = [entry for entry in ranked[limit:] if entry.topics][:topic_limit]
+    return Briefing(date=date, total=len(papers), top=top, topical=topical, topics=tuple(topics))
+
+
+def match_topics(library: Library, papers: Sequence[StoredPaper], topics: Sequence[str],
+                 min_relevance: float) -> dict[str, list[str]]:
+    """arxiv_id → the topics it matches, in the reader's order.
+
+    A paper matches a topic when every word of the topic occurs in its title or summaries (Kiwi morphemes,
+    so "확산 모델" finds "확산모델을"), or when one of its sections is close in meaning to the topic (e5
+    cosine ≥ ``min_relevance``), which catches "RL" in a summary that only says "강화 학습".
+    """
+    tokenizer = library.tokenizer
+    texts = {p.arxiv_id: _paper_text(p) for p in papers}
+    words = {arxiv_id: set(tokenizer.tokens(text)) for arxiv_id, text in texts.items()}
+    ids = [p.arxiv_id for p in papers]
+    out: dict[str, list[str]] = {}
+    for topic in topics:
+        # English words whole ("RL", "3D", "diffusion" in "Diffusion-based", "agents" finds "agent"), Korean
+        # words by their morphemes ("확산 모델" finds "확산모델을"); every word of the topic must occur.
+        latin = [_word_pattern(w) for w in topic.split() if language(w) == "en"]
+        korean = set(tokenizer.tokens(" ".join(w for w in topic.split() if language(w) == "ko")))
+        hits = {i for i in ids if all(p.search(texts[i]) for p in latin) and korean <= words[i]}
+        embedding = library.embedder.get_query_embedding(topic)
+        for hit in library.vectors.query(embedding, k=3 * len(ids), arxiv_ids=ids):
+            if hit.score >= min_relevance:
+                hits.add(hit.arxiv_id)
+        for arxiv_id in ids:
+            if arxiv_id in hits:
+                out.setdefault(arxiv_id, []).append(topic)
+    return out
+
+
+def _word_pattern(word: str) -> re.Pattern[str]:
+    stem = word[:-1] if len(word) > 3 and word.lower().endswith("s") else word
+    return re.compile(rf"(?<![^\W_]){re.escape(stem)}(?:s|es)?(?![^\W_])", re.IGNORECASE)
+
+
+def _paper_text(paper: StoredPaper) -> str:
+    return "\n".join((paper.title, paper.whats_new, paper.technical_details, paper.performance_highlights))
+
+
+def render_text(briefing: Briefing, lang: str = "en") -> str:
+    """Plain text (for ``papersbot top``, and for people who paste it elsewhere)."""
+    ko = lang == "ko"
+    head = (f"Hugging Face Daily Papers {briefing.date} — 추천 상위 {len(briefing.top)}편 (전체 {briefing.total}편)"
+            if ko else
+            f"Hugging Face Daily Papers {briefing.date} — top {len(briefing.top)} of {briefing.total} by votes")
+    lines = [head, ""]
+    for entry in briefing.top:
+        lines += _item_lines(entry, ko)
+    if briefing.topical:
+        lines.append(("관심 주제: " if ko else "Your topics: ") + ", ".join(briefing.topics))
+        lines.append("")
+        for entry in briefing.topical:
+            lines += _item_lines(entry, ko)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _item_lines(entry: BriefItem, ko: bool) -> list[str]:
+    votes = f"추천 {entry.votes}" if ko else f"{entry.votes} votes"
+    tags = f" [{', '.join(entry.topics)}]" if entry.topics else ""
+    return [f"{entry.rank}. {entry.title} ({votes}){tags}", f"   {entry.gist}", f"   {entry.url}", ""]
