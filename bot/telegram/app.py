@@ -96,6 +96,7 @@ def build_application(
     runner = runner or BlockingRunner(settings.telegram_workers, refresh=engine.library.refresh)
     access = access or AccessPolicy.from_settings(settings)
     handlers = Handlers(settings, engine, runner, access, limiter or QuestionLimiter.from_settings(settings))
+    owns_store = store is None  # an injected store belongs to the caller, who closes it
     store = store or SubscriptionStore(settings.subscriptions_path)
     pusher = Pusher(settings, engine.library, store, runner, clock=clock)
     if health is not None:  # /healthz and /metrics report the last push from the subscription store
@@ -112,7 +113,8 @@ def build_application(
         if health is not None:
             await health.stop()
         runner.shutdown()
-        store.close()
+        if owns_store:
+            store.close()
 
     builder = (
         ApplicationBuilder()

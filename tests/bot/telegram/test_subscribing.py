@@ -1,0 +1,91 @@
+"""/subscribe, /subscription, /unsubscribe through the running Application, and the JobQueue-scheduled push."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.subscriptions import SubscriptionStore
+from bot.telegram.app import build_application
+from bot.telegram.subscribing import SubscribeError, SubscribeRequest, parse_subscribe
+from rag.answer import AnswerEngine
+from rag.ingest import ingest_paths
+from rag.library import Library
+from rag.memory import ConversationMemory
+from tests.bot.telegram.harness import bot_settings, serve
+from tests.conftest import SAMPLES
+from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.fixtures import running_bot_api
+
+
+@pytest.mark.parametrize(("argument", "expected"), [
+    ("", SubscribeRequest(None, None, None)),
+    ("8:30", SubscribeRequest("08:30", None, None)),
+    ("08:30 Europe/Berlin diffusion, RL", SubscribeRequest("08:30", "Europe/Berlin", ["diffusion", "RL"])),
+    ("UTC 07:00", SubscribeRequest("07:00", "UTC", None)),
+    ("diffusion;  확산 모델 , DIFFUSION", SubscribeRequest(None, None, ["diffusion", "확산 모델"])),
+    ("-", SubscribeRequest(None, None, [])),
+    ("a, b, c", SubscribeRequest(None, None, ["a", "b"], dropped_topics=1)),
+    ("25:00", SubscribeError("subscribe_bad_time", "25:00")),
+    ("08:00 Mars/Olympus", SubscribeError("subscribe_bad_zone", "Mars/Olympus")),
+])
+def test_parse_subscribe(argument: str, expected: object) -> None:
+    assert parse_subscribe(argument, max_topics=2) == expected
+
+
+@pytest.fixture
+def srv() -> Iterator[FakeBotAPI]:
+    with running_bot_api() as server:
+        yield server
+
+
+@pytest.fixture
+def engine(fast_library: Library) -> AnswerEngine:
+    assert ingest_paths(fast_library, [str(SAMPLES / "2024-11-19.md")]).added == 5
+    return AnswerEngine(fast_library, None, ConversationMemory(6, 100))
+
+
+def test_subscribe_show_change_unsubscribe(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+    settings = bot_settings(srv, tmp_path / "bot")
+    store = SubscriptionStore(settings.subscriptions_path)
+
+    def scenario() -> None:
+        srv.push_command(11, "/subscription")
+        assert "not subscribed" in srv.wait_for_messages(11, 1)[0]["plain"]
+        srv.push_command(11, "/subscribe 08:30 Europe/Berlin diffusion, RL")
+        done = srv.wait_for_messages(11, 2)[1]["plain"]
+        assert "08:30 (Europe/Berlin)" in done and "Topics: diffusion, RL" in done and "Next push:" in done
+        srv.push_command(11, "/subscribe 25:99")
+        assert "HH:MM" in srv.wait_for_messages(11, 3)[2]["plain"]
+        srv.push_command(11, "/subscribe 07:00")  # the zone and topics are kept
+        srv.wait_for_messages(11, 4)
+        srv.push_command(11, "/subscription")
+        shown = srv.wait_for_messages(11, 5)[4]["plain"]
+        assert "07:00 (Europe/Berlin)" in shown and "diffusion, RL" in shown
+        srv.push_command(11, "/unsubscribe")
+        assert "Unsubscribed" in srv.wait_for_messages(11, 6)[5]["plain"]
+
+    serve(build_application(settings, engine, store=store), scenario)
+    sub = store.get(11)
+    assert sub is not None and not sub.active and sub.push_time == "07:00" and sub.topics == ("diffusion", "RL")
+
+
+def test_the_job_queue_pushes_when_a_chat_is_due(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+    """Subscribe through Telegram; with the clock a day ahead the scheduled check finds the chat due and
+    sends one push; later checks send nothing more."""
+    settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.5)
+    tomorrow = datetime.now(UTC) + timedelta(days=1, minutes=1)
+
+    def scenario() -> None:
+        srv.push_command(21, "/subscribe")
+        messages = srv.wait_for_messages(21, 2, timeout=15)
+        assert "Subscribed" in messages[0]["plain"] and "Asia/Seoul" in messages[0]["plain"]
+        assert "Daily Papers 2024-11-19" in messages[1]["plain"]
+        time.sleep(1.5)  # three more checks
+        assert len(srv.messages_to(21)) == 2
+
+    serve(build_application(settings, engine, clock=lambda: tomorrow), scenario)
