@@ -45,6 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("bot", help="run the Telegram bot (long polling; webhook when configured)")
 
+    top = sub.add_parser("top", help="print the daily push message (a digest's most-voted papers)")
+    top.add_argument("--date", help="digest date YYYY-MM-DD (default: the newest digest)")
+    top.add_argument("--limit", type=int, help="papers listed (default: push_top_n)")
+    top.add_argument("--topics", help='comma-separated topics to match, e.g. "diffusion, RL"')
+    top.add_argument("--lang", choices=["ko", "en"], default="ko", help="language of the headings")
+    top.add_argument("--json", action="store_true", help="print JSON")
+
+    push = sub.add_parser("push", help="send the due daily pushes once (for cron instead of the running bot)")
+    push.add_argument("--dry-run", action="store_true", help="show who would get what; send and record nothing")
+    push.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    export = sub.add_parser("export", help="back up the catalog, vectors and subscriptions into one .tar.gz")
+    export.add_argument("file", help="the backup to write (replaced if it exists)")
+    restore = sub.add_parser("import", help="restore a backup made by `papersbot export`")
+    restore.add_argument("file", help="the backup to read")
+    restore.add_argument("--replace", action="store_true", help="overwrite a data dir that already holds data")
+
+    health = sub.add_parser("health", help="ask the running bot's /healthz (exit 0 healthy, 1 not, 2 not configured)")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+
     repl = sub.add_parser("repl", help="interactive prompt-tuning workbench")
     repl.add_argument("--no-llm", action="store_true", help="start with the LLM switched off")
 
@@ -70,11 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging(settings: Settings) -> None:
-    import logging
+    from bot.logs import configure_logging
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "chromadb"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(settings)  # one line per event (JSON with log_json), every secret redacted
 
 
 def _print_json(data: Any) -> None:
@@ -133,10 +151,6 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     print(f"vectors     {stats['vector_nodes']}  ({stats['collection']} @ {stats['chroma']})")
     print(f"lexical     {stats['lexical_nodes']}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 def _engine(settings: Settings) -> Any:
@@ -207,6 +221,62 @@ def _bot(args: argparse.Namespace, settings: Settings) -> int:
     return run(settings)
 
 
+@command("top")
+def _top(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from rag.briefing import compose, parse_topics, render_text
+    from rag.library import Library
+
+    if args.date:
+        try:
+            date.fromisoformat(args.date)
+        except ValueError:
+            print(f"papersbot: --date must be YYYY-MM-DD, not {args.date!r}", file=sys.stderr)
+            return 2
+    limit = args.limit if args.limit is not None else settings.push_top_n
+    if limit < 1:
+        print("papersbot: --limit must be at least 1", file=sys.stderr)
+        return 2
+    topics = parse_topics(args.topics or "", settings.push_max_topics or 100)
+    library = Library.open(settings)
+    try:
+        briefing = compose(library, args.date, limit=limit, topics=topics, topic_limit=settings.push_topic_matches,
+                           min_relevance=settings.topic_min_relevance)
+        dates = library.catalog.dates()
+    finally:
+        library.close()
+    if briefing is None:
+        known = ", ".join(dates[:10]) or "none; run papersbot ingest first"
+        print(f"papersbot: no papers for {args.date or 'the newest digest'} (digest dates: {known})",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(briefing.to_json())
+    else:
+        print(render_text(briefing, args.lang), end="")
+    return 0
+
+
+@command("push")
+def _push(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.telegram.push import push_once
+
+    try:
+        report = push_once(settings, dry_run=args.dry_run)
+    except ValueError as exc:
+        print(f"papersbot: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        for planned in report.planned:
+            topics = f" topics: {', '.join(planned['topics'])}" if planned["topics"] else ""
+            print(f"would send digest {planned['digest_date']} to chat {planned['chat_id']}{topics}")
+        print(report.summary())
+    return 1 if report.failed else 0
+
+
 @command("repl")
 def _repl(args: argparse.Namespace, settings: Settings) -> int:
     from bot.repl import run
@@ -223,3 +293,54 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_json(effective(settings))
     return 0
+
+
+@command("export")
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from bot.backup import BackupError, export_backup
+    from rag.library import Library
+
+    library = Library.open(settings)
+    try:
+        manifest = export_backup(library, Path(args.file))
+    except BackupError as exc:
+        print(f"papersbot: {exc}", file=sys.stderr)
+        return exc.code
+    finally:
+        library.close()
+    counts = manifest["counts"]
+    subscriptions = "with subscriptions" if manifest["subscriptions"] is not None else "no subscriptions"
+    print(f"exported {counts['papers']} papers, {counts['vector_nodes']} vectors, {subscriptions} to {args.file}")
+    return 0
+
+
+@command("import")
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from bot.backup import BackupError, import_backup
+
+    try:
+        manifest = import_backup(settings, Path(args.file), replace=args.replace)
+    except BackupError as exc:
+        print(f"papersbot: {exc}", file=sys.stderr)
+        return exc.code
+    counts = manifest["counts"]
+    subscriptions = "with subscriptions" if manifest["subscriptions"] is not None else "no subscriptions"
+    print(f"imported {counts['papers']} papers, {counts['vector_nodes']} vectors, {subscriptions} "
+          f"(backup of {manifest['created_at']}) into {settings.data_dir}")
+    return 0
+
+
+@command("health")
+def _health(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.health import check
+
+    return check(settings, timeout=args.timeout)
+
+
+# Last, so every command above is registered when run as ``python -m bot.cli``.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from loaders.digest import SECTIONS, Paper
@@ -87,6 +88,11 @@ class Catalog:
     # --- reads ---------------------------------------------------------------------------------------
     def revision(self) -> int:
         return int(self._conn.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0])
+
+    def last_ingest(self) -> datetime | None:
+        """When an ingest last changed the catalog (UTC), or None if none has since this was recorded."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key='last_ingest_at'").fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
 
     def known(self, arxiv_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, int]]]:
         """arxiv_id → (content_hash, {date: votes}) for the ids already stored."""
@@ -214,6 +220,11 @@ class Catalog:
             changed = bool(papers or appearances)
             if changed:
                 conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='revision'")
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('last_ingest_at', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (datetime.now(UTC).isoformat(timespec="seconds"),),
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

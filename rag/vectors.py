@@ -9,6 +9,7 @@ passes raw documents for Chroma to embed.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,48 @@ class VectorIndex:
             return
         self._collection.delete(ids=[node.node_id for node in nodes])
         self.store.add(list[BaseNode](nodes))
+
+    def iter_all(self, page: int = 500) -> Iterator[tuple[str, list[float], dict[str, Any], str | None]]:
+        """Every stored node as (id, embedding, metadata, document), read in pages (for backups).
+
+        Pages are read by offset, so the collection must not change meanwhile (hold the write lock)."""
+        offset = 0
+        while True:
+            got = self._collection.get(limit=page, offset=offset, include=["embeddings", "metadatas", "documents"])
+            ids = list(got["ids"])
+            if not ids:
+                return
+            embeddings = got["embeddings"] if got["embeddings"] is not None else [None] * len(ids)
+            metadatas = got["metadatas"] or [None] * len(ids)
+            documents = got["documents"] or [None] * len(ids)
+            for node_id, embedding, metadata, document in zip(ids, embeddings, metadatas, documents, strict=True):
+                vector = [float(x) for x in embedding] if embedding is not None else []
+                yield node_id, vector, dict(metadata or {}), document
+            offset += len(ids)
+
+    def add_raw(self, ids: list[str], embeddings: list[list[float]], metadatas: list[dict[str, Any]],
+                documents: list[str | None]) -> None:
+        """Store nodes exactly as ``iter_all`` returned them (restoring a backup; no embedding here)."""
+        if not ids:
+            return
+        self._collection.upsert(ids=ids, embeddings=embeddings, metadatas=metadatas,
+                                documents=None if all(d is None for d in documents) else documents)
+
+    def sibling(self, collection_name: str) -> VectorIndex:
+        """Another collection on the same Chroma client (a restore's staging collection)."""
+        return VectorIndex(self._client, collection_name)
+
+    def drop(self) -> None:
+        """Delete the whole collection (an abandoned restore's staging collection)."""
+        self._client.delete_collection(self.collection_name)
+
+    def rename(self, name: str) -> None:
+        """Become collection ``name``, deleting whatever was stored under that name (a restore's last step:
+        vectors are written to a staging collection, then swapped in)."""
+        if name in {collection.name for collection in self._client.list_collections()}:
+            self._client.delete_collection(name)
+        self._collection.modify(name=name)
+        self.collection_name = name
 
     def delete(self, node_ids: list[str]) -> None:
         if node_ids:

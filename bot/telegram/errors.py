@@ -1,14 +1,14 @@
 """The last line of defence: every exception a handler lets out is logged (token redacted) and the user
 gets a short, useful message. Nothing here is ever fatal to the bot.
 
-The bot token is part of every Bot API URL, so it leaks into httpx log lines and exception texts; the
-:class:`RedactToken` filter scrubs it from every log record, including formatted tracebacks.
+The bot token is part of every Bot API URL, so it leaks into httpx log lines and exception texts;
+the :class:`RedactToken` filter (``bot.logs.RedactFilter`` for one token) scrubs it from every log record,
+including formatted tracebacks. ``bot.logs.configure_logging`` installs the same filter for every secret.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -17,39 +17,26 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
+from bot.logs import BOT_TOKEN_REDACTED, RedactFilter, Redactor
 from bot.telegram.texts import lang_of, t
 
 log = logging.getLogger("papersbot.telegram")
-_ANY_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
-REDACTED = "<bot-token>"
+REDACTED = BOT_TOKEN_REDACTED
 
 ErrorCallback = Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 def redact(value: str, token: str | None = None) -> str:
     """``value`` without the bot token (ours, or anything shaped like one)."""
-    if token:
-        value = value.replace(token, REDACTED)
-    return _ANY_TOKEN.sub(REDACTED, value)
+    return Redactor({token: REDACTED} if token else None)(value)
 
 
-class RedactToken(logging.Filter):
+class RedactToken(RedactFilter):
     """Scrubs the token from a record's message and traceback before any handler formats it."""
 
     def __init__(self, token: str | None = None) -> None:
-        super().__init__()
+        super().__init__(Redactor({token: REDACTED} if token else None))
         self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
-            record.exc_info = None
-            record.exc_text = None
-        clean = redact(message, self.token)
-        if clean != message or record.args:
-            record.msg, record.args = clean, None
-        return True
 
 
 def install_log_redaction(token: str) -> RedactToken:
