@@ -214,6 +214,9 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(
         ge=1, description="Tries per chat and digest before a push that keeps failing on network errors is "
         "given up (each later check retries it).")
+    push_messages_per_second: float = Field(
+        gt=0, le=30, description="Pace of push messages, evenly spaced. Telegram allows about 30 per second "
+        "overall; staying below leaves room for answers to questions during a push.")
     push_concurrency: int = Field(
         ge=1, description="Push messages in flight at once; the global rate limiter keeps the send rate "
         "within Telegram's ~30 messages/s.")
