@@ -36,6 +36,7 @@ from bot.telegram.render import MAX_MESSAGE, Part, render_parts
 from bot.telegram.replies import NO_PREVIEW
 from config.settings import Settings
 from rag.briefing import Briefing, compose
+from rag.inbox import InboxReport, ingest_inbox
 from rag.library import Library
 
 log = logging.getLogger("papersbot.push")
@@ -49,6 +50,8 @@ class Blocking(Protocol):
     """Where blocking library calls run (the bot's :class:`BlockingRunner`)."""
 
     async def read(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    async def write(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,21 @@ class Pusher:
             log.info(report.summary())
         return report
 
+    async def check_inbox(self) -> InboxReport | None:
+        """Ingest new digests from ``inbox_dir`` (if set), exclusively: no question reads a half-written
+        index. Failures are logged; the files stay for the next check."""
+        inbox = self.settings.inbox_dir
+        if inbox is None:
+            return None
+        try:
+            return await self.blocking.write(ingest_inbox, self.library, inbox)
+        except Exception:
+            log.exception("inbox: ingest failed; the files stay in %s for the next check", inbox)
+            return None
+
     async def _pass(self, bot: Bot | None, report: PushReport, dry_run: bool, keep_going: Callable[[], bool]) -> None:
+        if not dry_run:
+            await self.check_inbox()  # digests dropped in before push time go out in this very pass
         dates = await self.blocking.read(self.library.catalog.dates)
         newest = dates[0] if dates else None
         report.digest_date = newest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -89,3 +90,34 @@ def test_the_job_queue_pushes_when_a_chat_is_due(srv: FakeBotAPI, engine: Answer
         assert len(srv.messages_to(21)) == 2
 
     serve(build_application(settings, engine, clock=lambda: tomorrow), scenario)
+
+
+def test_a_digest_dropped_in_the_inbox_is_ingested_and_pushed_without_a_restart(
+        srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.5, inbox_dir=inbox)
+    store = SubscriptionStore(settings.subscriptions_path)
+    now = datetime.now(UTC)
+    store.subscribe(31, "08:00", "UTC", [], "en", now=now - timedelta(days=3))
+    store.claim(31, "2024-11-19")
+    store.mark_sent(31, "2024-11-19", [1], None)  # already had the digest the library holds
+
+    # Dropped in before push time (fully written a minute ago): the first check ingests it, then pushes.
+    dropped = inbox / "2024-11-22.md"
+    dropped.write_bytes((SAMPLES / "2024-11-22.md").read_bytes())
+    past = time.time() - 60
+    os.utime(dropped, (past, past))
+
+    def scenario() -> None:
+        (message,) = srv.wait_for_messages(31, 1, timeout=30)
+        assert "Daily Papers 2024-11-22" in message["plain"]
+        assert (inbox / "done" / "2024-11-22.md").is_file() and not dropped.exists()
+        srv.push_command(32, "/paper 2411.14384")
+        assert "2411.14384" in srv.wait_for_messages(32, 1, timeout=15)[0]["plain"]
+        time.sleep(1.5)  # later checks: nothing new, nothing sent
+        assert len(srv.messages_to(31)) == 1
+
+    # The chat was last handled three days ago, so today's slot is due from the first check on.
+    serve(build_application(settings, engine, store=store, clock=lambda: now + timedelta(days=1)), scenario)
+    store.close()
