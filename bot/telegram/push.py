@@ -36,7 +36,7 @@ from bot.telegram.render import MAX_MESSAGE, Part, render_parts
 from bot.telegram.replies import NO_PREVIEW
 from config.settings import Settings
 from rag.briefing import Briefing, compose
-from rag.inbox import InboxReport, ingest_inbox
+from rag.inbox import InboxReport, ingest_inbox, scan
 from rag.library import Library
 
 log = logging.getLogger("papersbot.push")
@@ -161,7 +161,7 @@ class Pusher:
         """Ingest new digests from ``inbox_dir`` (if set), exclusively: no question reads a half-written
         index. Failures are logged; the files stay for the next check."""
         inbox = self.settings.inbox_dir
-        if inbox is None:
+        if inbox is None or not scan(inbox)[0]:  # an empty check never pauses questions
             return None
         try:
             return await self.blocking.write(ingest_inbox, self.library, inbox)
