@@ -16,17 +16,16 @@ Nothing here knows Telegram; the scheduling rule (:func:`latest_slot`) is plain 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from rag.locks import file_lock
 from rag.sqlite import connect, migrate
 
 _V1 = """
@@ -274,25 +273,10 @@ class AlreadySent(Exception):
         super().__init__(f"digest {digest_date} was already delivered to chat {chat_id}")
 
 
-@contextmanager
-def push_lock(data_dir: Path, *, wait: bool = False) -> Iterator[bool]:
+def push_lock(data_dir: Path, *, wait: bool = False) -> AbstractContextManager[bool]:
     """One push pass at a time per data dir, across processes; yields False when another holds it and
     ``wait`` is off. The OS releases the lock when its process dies, so a crash never wedges pushes."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / "push.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return file_lock(data_dir / "push.lock", wait=wait, note_pid=True)
 
 
 def _subscription(r: sqlite3.Row) -> Subscription:

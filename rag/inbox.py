@@ -12,12 +12,10 @@ was ingested but not moved embeds nothing, so a rerun after a crash just finishe
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 from loaders.digest import DIGEST_SUFFIXES, Problem
 from rag.ingest import IngestReport, Progress, ingest_paths
 from rag.library import Library
+from rag.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -131,19 +130,9 @@ def ingest_inbox(library: Library, inbox_dir: Path, progress: Progress | None = 
     return report
 
 
-@contextmanager
-def _inbox_lock(inbox_dir: Path) -> Iterator[bool]:
+def _inbox_lock(inbox_dir: Path) -> AbstractContextManager[bool]:
     """Non-blocking: a second inbox run (another bot on the same folder) skips instead of waiting."""
-    with open(inbox_dir / LOCK_NAME, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return file_lock(inbox_dir / LOCK_NAME, wait=False)
 
 
 def _move(path: Path, folder: Path) -> Path:

@@ -38,7 +38,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +49,7 @@ from config.settings import Settings
 from rag.catalog import Catalog
 from rag.embeddings import build_embed_model, embedding_key
 from rag.lexical import LexicalIndex
+from rag.locks import file_lock
 from rag.text import KoreanTokenizer
 from rag.vectors import VectorIndex, chroma_client
 
@@ -169,19 +170,9 @@ class Library:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    @contextmanager
-    def _try_lock(self) -> Iterator[bool]:
+    def _try_lock(self) -> AbstractContextManager[bool]:
         """The data-dir lock if free right now (True), else False at once; leaves the lock file alone."""
-        with open(self.settings.data_dir / "write.lock", "a+") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return file_lock(self.settings.data_dir / "write.lock", wait=False)
 
     def stats(self) -> dict[str, Any]:
         counts = self.catalog.counts()

@@ -76,3 +76,16 @@ def seed_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
     library = _ingested(SEEDS, tmp_path_factory.mktemp("seeds") / "data", 127)
     yield library
     library.close()
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    """``bot.cli.main`` configures the root logger; put it back afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import sqlite3
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -187,16 +185,6 @@ def test_damaged_or_foreign_archives_are_refused_before_anything_is_written(sour
         assert not (settings.data_dir / "catalog.sqlite3").exists(), name
         assert not (tmp_path / "evil").exists()
         assert not list(settings.data_dir.glob(".import-*")), name
-
-
-@pytest.fixture
-def restore_root() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
 
 
 @pytest.mark.usefixtures("restore_root")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -42,17 +41,6 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
     assert ingest_paths(library, [str(SAMPLES)]).added == 15
     yield library
     library.close()
-
-
-@pytest.fixture
-def restore_root() -> Iterator[None]:
-    """``bot.cli.main`` configures the root logger; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def serving(server: HealthServer, scenario: Callable[[], T]) -> T:
