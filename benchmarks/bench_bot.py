@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,10 +39,12 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.bot import processes
+from tests.bot.processes import BotProcess, papersbot_executable
 from tests.fakes._http import HTTPRequest, HTTPResponse
 from tests.fakes.bot_api import FakeBotAPI
 
@@ -195,52 +196,14 @@ def proc_memory(pid: int) -> dict[str, Any]:
             "threads": int(fields["Threads"]), "cpu_s": round(cpu, 2)}
 
 
-class BotProcess:
-    """``papersbot bot`` as a child process, logging to a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log: TextIO = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([papersbot_executable(), "bot"], env=env, cwd=ROOT, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"the bot exited with {self.proc.returncode}:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> int | None:
-        """SIGINT (run_polling's graceful stop), then SIGKILL if it hangs; the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return self.proc.returncode
-
-
-def papersbot_executable() -> str:
-    here = Path(sys.executable).parent / "papersbot"
-    found = str(here) if here.exists() else shutil.which("papersbot")
-    if not found:
-        raise SystemExit("papersbot is not installed in this environment (pip install -e .)")
-    return found
-
-
 def clean_env(data_dir: Path) -> dict[str, str]:
     """The inherited environment without papersbot / OpenAI / Telegram settings, plus the data dir and
-    the extractive answerer."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERSBOT_", "OPENAI_", "TELEGRAM_"))}
-    env.update({"PAPERSBOT_DATA_DIR": str(data_dir), "PAPERSBOT_LLM_ENABLED": "false"})
+    the extractive answerer. OpenMP threads as inherited (the numbers in results/bot.txt were measured so)."""
+    env = processes.clean_env(PAPERSBOT_DATA_DIR=str(data_dir), PAPERSBOT_LLM_ENABLED="false")
+    if "OMP_NUM_THREADS" in os.environ:
+        env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
+    else:
+        del env["OMP_NUM_THREADS"]
     return env
 
 
@@ -371,7 +334,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                      "sendChatAction": len(srv.calls("sendChatAction")),
                                      "getUpdates": len(srv.calls("getUpdates"))}
             finally:
-                result["bot_exit_code"] = bot.stop()
+                result["bot_exit_code"] = bot.stop(signal.SIGINT)[0]  # run_polling's graceful stop
                 log = bot.log_path.read_text(encoding="utf-8", errors="replace")
                 result["bot_log_problems"] = [line for line in log.splitlines()
                                               if " ERROR " in line or " WARNING " in line or "Traceback" in line][:10]

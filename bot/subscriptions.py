@@ -198,8 +198,7 @@ class SubscriptionStore:
     def mark_slot(self, chat_id: int, slot: datetime) -> None:
         """This slot is handled (delivered, nothing new, or given up): never due again."""
         with self._transaction() as conn:
-            conn.execute("UPDATE subscriptions SET last_slot=? WHERE chat_id=? AND (last_slot IS NULL OR last_slot<?)",
-                         (slot.isoformat(), chat_id, slot.isoformat()))
+            _advance(conn, chat_id, "last_slot", slot.isoformat())
 
     # --- deliveries ----------------------------------------------------------------------------------
     def delivery(self, chat_id: int, digest_date: str) -> Delivery | None:
@@ -235,11 +234,9 @@ class SubscriptionStore:
         with self._transaction() as conn:
             conn.execute("UPDATE deliveries SET status='sent', message_ids=?, error=NULL, updated_at=? "
                          "WHERE chat_id=? AND digest_date=?", (json.dumps(message_ids), now, chat_id, digest_date))
-            conn.execute("UPDATE subscriptions SET last_digest=?, updated_at=? WHERE chat_id=? "
-                         "AND (last_digest IS NULL OR last_digest<?)", (digest_date, now, chat_id, digest_date))
+            _advance(conn, chat_id, "last_digest", digest_date)
             if slot is not None:
-                conn.execute("UPDATE subscriptions SET last_slot=? WHERE chat_id=? "
-                             "AND (last_slot IS NULL OR last_slot<?)", (slot.isoformat(), chat_id, slot.isoformat()))
+                _advance(conn, chat_id, "last_slot", slot.isoformat())
 
     def mark_failed(self, chat_id: int, digest_date: str, error: str, *, final: bool) -> None:
         """A failed attempt. ``final``: give up on this digest for this chat (the row stays ``failed``);
@@ -248,8 +245,7 @@ class SubscriptionStore:
             conn.execute("UPDATE deliveries SET status='failed', error=?, updated_at=? WHERE chat_id=? "
                          "AND digest_date=?", (error[:500], utc_now().isoformat(), chat_id, digest_date))
             if final:
-                conn.execute("UPDATE subscriptions SET last_digest=? WHERE chat_id=? "
-                             "AND (last_digest IS NULL OR last_digest<?)", (digest_date, chat_id, digest_date))
+                _advance(conn, chat_id, "last_digest", digest_date)
 
     def last_push(self) -> datetime | None:
         """When the most recent push message was delivered (to any chat)."""
@@ -277,6 +273,13 @@ def push_lock(data_dir: Path, *, wait: bool = False) -> AbstractContextManager[b
     """One push pass at a time per data dir, across processes; yields False when another holds it and
     ``wait`` is off. The OS releases the lock when its process dies, so a crash never wedges pushes."""
     return file_lock(data_dir / "push.lock", wait=wait, note_pid=True)
+
+
+def _advance(conn: sqlite3.Connection, chat_id: int, column: str, value: str) -> None:
+    """Move a chat's ``last_digest`` or ``last_slot`` forward to ``value``; never back (ISO text sorts)."""
+    assert column in ("last_digest", "last_slot")
+    conn.execute(f"UPDATE subscriptions SET {column}=? WHERE chat_id=? AND ({column} IS NULL OR {column}<?)",
+                 (value, chat_id, value))
 
 
 def _subscription(r: sqlite3.Row) -> Subscription:

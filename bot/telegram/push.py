@@ -135,24 +135,21 @@ class Pusher:
         self.blocking = blocking
         self.clock = clock
         self.sleep = sleep
-        self._running = asyncio.Lock()
 
     async def run_due(self, bot: Bot | None, *, dry_run: bool = False,
                       keep_going: Callable[[], bool] = lambda: True) -> PushReport:
         """One pass. ``keep_going`` is checked before each chat: when it turns False (shutdown), chats
         not yet started are left for the next pass and the ones in flight finish and are recorded."""
         report = PushReport(dry_run=dry_run)
-        if self._running.locked():
-            report.locked = True
-            return report
-        async with self._running:
-            with push_lock(self.settings.data_dir) as acquired:
-                if not acquired:
-                    report.locked = True
-                    return report
-                started = time.monotonic()
-                await self._pass(bot, report, dry_run, keep_going)
-                report.elapsed_s = time.monotonic() - started
+        # flock conflicts between two opens of the file even in one process, so this also keeps a second
+        # pass of this process (a slow pass overlapping the next check) out.
+        with push_lock(self.settings.data_dir) as acquired:
+            if not acquired:
+                report.locked = True
+                return report
+            started = time.monotonic()
+            await self._pass(bot, report, dry_run, keep_going)
+            report.elapsed_s = time.monotonic() - started
         if report.due and not dry_run:
             log.info(report.summary())
         return report
@@ -206,6 +203,7 @@ class Pusher:
                 briefings[topics] = await self.blocking.read(
                     compose, self.library, due.digest_date, limit=self.settings.push_top_n, topics=topics,
                     topic_limit=self.settings.push_topic_matches, min_relevance=self.settings.topic_min_relevance)
+        parts: dict[tuple[tuple[str, ...], str], Part] = {}  # rendered once per briefing and language
         gate = asyncio.Semaphore(self.settings.push_concurrency)
         pace = Pacer(self.settings.push_messages_per_second)
 
@@ -217,12 +215,15 @@ class Pusher:
                 if briefing is None:  # the digest vanished (a re-ingest changed its date); try next slot
                     self.store.mark_slot(due.subscription.chat_id, due.slot)
                     return
+                key = (due.subscription.topics, due.subscription.language)
+                if key not in parts:
+                    parts[key] = briefing_part(briefing, due.subscription.language)
                 await pace.wait()
-                await self._deliver(bot, due, briefing, report)
+                await self._deliver(bot, due, parts[key], report)
 
         await asyncio.gather(*(one(due, bot) for due in send))
 
-    async def _deliver(self, bot: Bot, due: Due, briefing: Briefing, report: PushReport) -> None:
+    async def _deliver(self, bot: Bot, due: Due, part: Part, report: PushReport) -> None:
         chat_id = due.subscription.chat_id
         try:
             attempt = self.store.claim(chat_id, due.digest_date)
@@ -234,7 +235,6 @@ class Pusher:
             self.store.mark_slot(chat_id, due.slot)
             report.failed += 1
             return
-        part = briefing_part(briefing, due.subscription.language)
         network_tries = rate_tries = 0
         while True:
             try:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.subscriptions import SubscriptionStore, next_slot, parse_time, utc_now
+from bot.subscriptions import Subscription, SubscriptionStore, next_slot, parse_time, utc_now
 from bot.telegram import views
 from bot.telegram.addressing import command_argument
 from bot.telegram.render import Span, bold, join, text
@@ -93,11 +93,8 @@ class SubscriptionHandlers:
         zone = parsed.zone or (current.timezone if current else self.settings.push_timezone)
         topics = parsed.topics if parsed.topics is not None else list(current.topics if current else ())
         sub = self.store.subscribe(chat_id, push_time, zone, topics, lang)
-        lines: list[list[Span]] = [
-            [bold(t("subscribe_done", lang, time=sub.push_time, zone=sub.timezone, count=self.settings.push_top_n))],
-            [text(_topics_line(sub.topics, lang))],
-            [text(t("subscribe_next", lang, when=_next(sub.push_time, sub.timezone)))],
-        ]
+        head, *rest = self._describe(sub, lang)
+        lines: list[list[Span]] = [[bold(head)], *([text(row)] for row in rest)]
         if parsed.dropped_topics:
             lines.append([text(t("subscribe_too_many_topics", lang, limit=self.settings.push_max_topics))])
         await reply(message, join(*lines))
@@ -119,18 +116,17 @@ class SubscriptionHandlers:
         if sub is None or not sub.active:
             await reply(message, views.plain(t("subscription_none", lang)))
             return
-        rows = [
-            t("subscribe_done", lang, time=sub.push_time, zone=sub.timezone, count=self.settings.push_top_n),
-            _topics_line(sub.topics, lang),
-            t("subscribe_next", lang, when=_next(sub.push_time, sub.timezone)),
-        ]
+        rows = self._describe(sub, lang)
         if sub.last_digest:
             rows.append(t("subscription_last", lang, date=sub.last_digest))
         await reply(message, views.plain("\n".join(rows)))
 
-
-def _topics_line(topics: tuple[str, ...], lang: str) -> str:
-    return t("subscription_topics", lang, topics=", ".join(topics)) if topics else t("subscription_no_topics", lang)
+    def _describe(self, sub: Subscription, lang: str) -> list[str]:
+        """Time and zone, topics, next push: what /subscribe confirms and /subscription shows."""
+        topics = (t("subscription_topics", lang, topics=", ".join(sub.topics)) if sub.topics
+                  else t("subscription_no_topics", lang))
+        return [t("subscribe_done", lang, time=sub.push_time, zone=sub.timezone, count=self.settings.push_top_n),
+                topics, t("subscribe_next", lang, when=_next(sub.push_time, sub.timezone))]
 
 
 def _next(push_time: str, zone: str) -> str:
