@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rag.locks import file_lock
-from rag.sqlite import connect, migrate
+from rag.sqlite import connect, migrate, transaction
 
 _V1 = """
         CREATE TABLE subscriptions (
@@ -252,16 +251,8 @@ class SubscriptionStore:
         row = self._conn.execute("SELECT MAX(updated_at) FROM deliveries WHERE status='sent'").fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn)
 
 
 class AlreadySent(Exception):

@@ -1,23 +1,27 @@
 """Parse Hugging Face Daily Papers digests into one :class:`Paper` per paper block.
 
-The format (one file per day)::
+One file per day. Every format the public archive (``l-yohai/daily_papers_ko``) has used is read::
 
-    ## Daily Papers (2024-11-19)
+    ## Daily Papers (2024-11-19)          (a re-run may append a second header for the same day)
 
     ### [Title](https://arxiv.org/abs/2411.09213)
 
-    ![](https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2411.09213.png)
+    ![](https://cdn-thumbnails.huggingface.co/...png)     (optional)
+    [Watch Video](...) / <div><video ...></div>            (optional, ignored)
 
-    Vote: 6
+    Vote: 6                                (optional; "Vote: -" or none: votes unknown)
 
-    Authors: A, B            (or a Python-style list: ['A', 'B'])
+    Authors: A, B                          (optional; or a Python-style list: ['A', 'B'])
 
-    - ***What's New***: ...    (some digests write **What's New**)
+    - ***What's New***: ...                (2024-06 on; **Name** too; a curly ’ too)
     - ***Technical Details***: ...
     - ***Performance Highlights***: ...
+    - **Limitations**: ...                 (any other named section: kept in the summary)
+    - free bullets with no name ...        (2023-11 to 2024-06: the whole summary)
 
-Parsing never raises on bad content: every problem becomes a :class:`Problem` with file and line, a
-broken paper block is dropped whole (never half-loaded), and the rest of the file still loads.
+A paper needs a title, an arXiv link and some summary text; named sections are optional. Parsing never
+raises on bad content: every problem becomes a :class:`Problem` with file and line, a broken paper block
+is dropped whole (never half-loaded), and the rest of the file still loads.
 """
 
 from __future__ import annotations
@@ -31,12 +35,18 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+# Every text section a paper can have, in display order. The first three are the digest's named sections
+# (mid 2024 on); "summary" holds free bullets (older digests) and any other named section; "abstract" is
+# the English abstract from Hugging Face (never in a digest file; see rag/enrich.py).
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("whats_new", "What's New"),
     ("technical_details", "Technical Details"),
     ("performance_highlights", "Performance Highlights"),
+    ("summary", "Summary"),
+    ("abstract", "Abstract"),
 )
-_SECTION_KEYS = {label.lower(): key for key, label in SECTIONS}
+NAMED_SECTIONS = SECTIONS[:3]
+_NAMED_KEYS = {label.lower(): key for key, label in NAMED_SECTIONS}
 
 _DATE_HEADER = re.compile(r"^##\s+Daily Papers\s*\((\d{4}-\d{2}-\d{2})\)\s*$")
 _PAPER_HEADER = re.compile(r"^###\s+(?P<rest>.*)$")
@@ -44,11 +54,16 @@ _TITLE_LINK = re.compile(r"^\[(?P<title>.+)\]\((?P<url>\S+?)\)\s*$")
 _ARXIV_ID = re.compile(r"(?P<id>\d{4}\.\d{4,5})(?:v\d+)?")
 _ARXIV_URL = re.compile(r"^https?://(?:www\.)?arxiv\.org/(?:abs|pdf)/" + _ARXIV_ID.pattern + r"(?:\.pdf)?/?$")
 _THUMBNAIL = re.compile(r"^!\[[^\]]*\]\([^)]*\)\s*$")
-_VOTE = re.compile(r"^Vote:\s*(?P<n>-?\d+)\s*$")
+# Video embeds: "[Watch Video](url)", "[Watch Video]url" (no parentheses) and raw HTML video tags.
+_EMBED = re.compile(r"^(?:\[Watch Video\]|</?div\b|</?video\b|<source\b)", re.I)
+_VOTE = re.compile(r"^Vote:\s*(?P<n>\S*)\s*$")
+_UNKNOWN_VOTES = {"", "-", "–", "—", "?", "n/a"}
 _AUTHORS = re.compile(r"^Authors:\s*(?P<list>.*)$")
 # "- ***What's New***: text" or "- **What's New**: text" (the colon may sit inside the stars too).
-_SECTION = re.compile(r"^-\s*\*{2,3}\s*(?P<name>[^*]+?)\s*:?\s*\*{2,3}\s*:?\s*(?P<text>.*)$")
+_SECTION = re.compile(r"^[-*]\s*\*{2,3}\s*(?P<name>[^*]+?)\s*:?\s*\*{2,3}\s*:?\s*(?P<text>.*)$")
+_BULLET = re.compile(r"^[-*•]\s+(?P<text>.*)$")
 _FILENAME_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_CURLY = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'"})
 
 Severity = Literal["error", "warning"]
 Report = Callable[..., None]  # problem(line, message, severity="error")
@@ -66,46 +81,49 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.severity}: {self.message}"
 
+    def to_json(self) -> dict[str, str | int]:
+        return {"file": self.file, "line": self.line, "severity": self.severity, "message": self.message}
+
 
 @dataclass(frozen=True)
 class Paper:
-    """One paper as it appeared in one digest."""
+    """One paper as it appeared in one digest. Sections absent from the digest are empty strings."""
 
     arxiv_id: str
     title: str
     url: str
     date: str  # ISO date of the digest
-    votes: int
+    votes: int | None  # None: the digest gave no count ("Vote: -" or no Vote line)
     authors: tuple[str, ...]
-    whats_new: str
-    technical_details: str
-    performance_highlights: str
+    whats_new: str = ""
+    technical_details: str = ""
+    performance_highlights: str = ""
+    summary: str = ""  # free bullets (older digests) and any other named section, one per line
+    abstract: str = ""  # English abstract from Hugging Face, when enriched
     source: str = ""
     line: int = 0
 
     def sections(self) -> dict[str, str]:
-        """Section key → text, in digest order."""
-        return {key: getattr(self, key) for key, _ in SECTIONS}
+        """Section key → text for the sections this paper has, in display order."""
+        return {key: text for key, _ in SECTIONS if (text := getattr(self, key))}
+
+    @property
+    def rank_votes(self) -> int:
+        """Votes for ranking: unknown counts as 0."""
+        return self.votes or 0
+
+    @property
+    def digest_text(self) -> str:
+        """The digest's own summary (every section but the English abstract), for quoting a gist."""
+        return "\n".join(text for key, text in self.sections().items() if key != "abstract")
 
     @property
     def content_hash(self) -> str:
         """Hash of everything that is embedded (title and sections); votes and dates are not."""
         digest = hashlib.sha256(self.title.encode())
-        for text in self.sections().values():
-            digest.update(b"\x00" + text.encode())
+        for key, text in self.sections().items():
+            digest.update(b"\x00" + key.encode() + b"\x00" + text.encode())
         return digest.hexdigest()[:32]
-
-    def metadata(self) -> dict[str, str | int]:
-        """Flat metadata (scalars only, as vector stores want)."""
-        return {
-            "arxiv_id": self.arxiv_id,
-            "title": self.title,
-            "url": self.url,
-            "date": self.date,
-            "votes": self.votes,
-            "authors": ", ".join(self.authors),
-            **self.sections(),
-        }
 
 
 @dataclass
@@ -117,6 +135,7 @@ class DigestResult:
     papers: list[Paper] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     skipped: int = 0  # paper blocks dropped because they were broken
+    truncated: bool = False  # the file ends mid-paper (a cut download): its last paper was dropped
 
     @property
     def readable(self) -> bool:
@@ -162,9 +181,25 @@ class _Block:
         self.arxiv_id = arxiv_id
         self.votes: int | None = None
         self.authors: tuple[str, ...] | None = None
+        # section key → paragraphs (a bullet starts one; a wrapped line continues the last one)
         self.sections: dict[str, list[str]] = {}
         self.current: str | None = None
+        self.last: str | None = None  # the section written to most recently (a cut file ends in it)
         self.broken: list[tuple[int, str]] = []
+
+    def start(self, key: str, text: str) -> None:
+        self.sections.setdefault(key, []).append(text)
+        self.current = self.last = key
+
+    def extend(self, text: str) -> None:
+        """A wrapped continuation line of the current section."""
+        assert self.current is not None
+        self.sections[self.current][-1] += " " + text
+        self.last = self.current
+
+    def text(self, key: str) -> str:
+        separator = "\n" if key == "summary" else " "
+        return separator.join(part for part in self.sections.get(key, []) if part).strip()
 
 
 def parse_digest(text: str, file: str = "<string>") -> DigestResult:
@@ -173,7 +208,7 @@ def parse_digest(text: str, file: str = "<string>") -> DigestResult:
     lines = text.splitlines()
     block: _Block | None = None
     skipping = False  # inside a paper block whose header was unusable
-    seen: set[str] = set()
+    kept: set[str] = set()
 
     def problem(line: int, message: str, severity: Severity = "error") -> None:
         result.problems.append(Problem(file, line, message, severity))
@@ -184,10 +219,10 @@ def parse_digest(text: str, file: str = "<string>") -> DigestResult:
         paper = _complete(current, result, problem, truncated_at_eof=truncated_at_eof)
         if paper is None:
             return
-        if paper.arxiv_id in seen:
+        if paper.arxiv_id in kept:  # e.g. a re-run appended under a second header repeats a paper
             problem(current.line, f"paper {paper.arxiv_id} appears twice in this digest; kept the first", "warning")
             return
-        seen.add(paper.arxiv_id)
+        kept.add(paper.arxiv_id)
         result.papers.append(paper)
 
     for number, line in enumerate(lines, start=1):
@@ -201,6 +236,8 @@ def parse_digest(text: str, file: str = "<string>") -> DigestResult:
             continue
         date_match = _DATE_HEADER.match(stripped)
         if date_match:
+            finish(block)
+            block, skipping = None, False
             if result.date is None:
                 result.date = _valid_date(date_match.group(1), number, problem)
             elif date_match.group(1) != result.date:
@@ -241,7 +278,8 @@ def parse_digest(text: str, file: str = "<string>") -> DigestResult:
     finish(block, truncated_at_eof=bool(text) and not text.endswith("\n"))
 
     if result.date is None:
-        fallback = _FILENAME_DATE.search(Path(file).name)
+        fallback = _FILENAME_DATE.search(Path(file).name) or _FILENAME_DATE.search(
+            "-".join(Path(file).with_suffix("").parts[-3:]))  # .../2025/02/05.md, the archive's layout
         if fallback and _valid_date(fallback.group(1), 0, None):
             result.date = fallback.group(1)
             problem(1, f"no '## Daily Papers (YYYY-MM-DD)' header; used the date in the file name ({result.date})",
@@ -265,16 +303,17 @@ def _valid_date(value: str, line: int, problem: Report | None) -> str | None:
 
 def _feed(block: _Block, stripped: str, number: int, problem: Report) -> None:
     """Route one non-blank line of a paper block."""
-    if _THUMBNAIL.match(stripped):
+    if _THUMBNAIL.match(stripped) or _EMBED.match(stripped):
         block.current = None
         return
     vote = _VOTE.match(stripped)
     if vote:
-        block.votes = int(vote.group("n"))
+        raw = vote.group("n")
+        if raw.lstrip("-").isascii() and raw.lstrip("-").isdigit():
+            block.votes = int(raw)
+        elif raw.lower() not in _UNKNOWN_VOTES:
+            problem(number, f"paper {block.arxiv_id}: unreadable vote count {stripped!r}; votes unknown", "warning")
         block.current = None
-        return
-    if stripped.startswith("Vote:"):
-        block.broken.append((number, f"unreadable vote count {stripped!r}"))
         return
     authors = _AUTHORS.match(stripped)
     if authors:
@@ -283,18 +322,32 @@ def _feed(block: _Block, stripped: str, number: int, problem: Report) -> None:
         return
     section = _SECTION.match(stripped)
     if section:
-        key = _SECTION_KEYS.get(section.group("name").strip().rstrip(":").lower())
-        if key is None:
-            problem(number, f"unknown section {section.group('name')!r} ignored", "warning")
-            block.current = None
-            return
-        block.sections[key] = [section.group("text").strip()]
-        block.current = key
+        name = " ".join(section.group("name").translate(_CURLY).split()).rstrip(":").strip()
+        key = _named_section(name)
+        if key is not None:
+            block.start(key, section.group("text").strip())
+        else:  # another named section (Limitations, 비전 인코더 ...): kept, under its name, in the summary
+            block.start("summary", f"{name}: {section.group('text').strip()}")
         return
-    if block.current is not None:  # a wrapped continuation line of the current section
-        block.sections[block.current].append(stripped)
+    bullet = _BULLET.match(stripped)
+    if bullet:  # a bullet with no section name: the free-form summary of older digests (or a stray note)
+        block.start("summary", bullet.group("text").strip())
         return
-    problem(number, f"unrecognised line in paper block ignored: {stripped[:60]!r}", "warning")
+    if stripped.startswith("#"):  # a sub-heading inside a paper: not content
+        return
+    if block.current is not None:
+        block.extend(stripped)
+        return
+    block.start("summary", stripped)  # loose prose before any section: still this paper's summary
+
+
+def _named_section(name: str) -> str | None:
+    """The key of one of the three named sections (also "What's New - Related Work"), else None."""
+    lowered = name.lower()
+    for label, key in _NAMED_KEYS.items():
+        if lowered == label or lowered.startswith(label + " "):
+            return key
+    return None
 
 
 _SENTENCE_END = re.compile(r"[.!?。)\]\"'”’다요음됨함임]\s*$")
@@ -310,27 +363,22 @@ def _complete(
     if block.broken:
         result.skipped += 1
         return None
-    missing = [label for key, label in SECTIONS if not " ".join(block.sections.get(key, [])).strip()]
-    if missing:
-        problem(block.line, f"{where}: missing or empty section(s) {', '.join(missing)}; paper skipped")
+    texts = {key: block.text(key) for key, _ in SECTIONS if key != "abstract"}
+    if not any(texts.values()):
+        problem(block.line, f"{where}: no summary text under the title; paper skipped")
         result.skipped += 1
         return None
-    texts = {key: " ".join(block.sections[key]).strip() for key, _ in SECTIONS}
-    last = texts[SECTIONS[-1][0]]
-    if truncated_at_eof and not _SENTENCE_END.search(last):
-        problem(block.line, f"{where}: file ends mid-section ({SECTIONS[-1][1]} looks truncated); paper skipped")
+    if truncated_at_eof and block.last and not _SENTENCE_END.search(block.sections[block.last][-1]):
+        problem(block.line, f"{where}: file ends mid-sentence (looks truncated); paper skipped")
         result.skipped += 1
+        result.truncated = True
         return None
-    if block.votes is None:
-        problem(block.line, f"{where}: no 'Vote:' line; votes set to 0", "warning")
-    if not block.authors:
-        problem(block.line, f"{where}: no authors listed", "warning")
     return Paper(
         arxiv_id=block.arxiv_id,
         title=block.title,
         url=arxiv_url(block.arxiv_id),
         date=result.date or "",
-        votes=block.votes or 0,
+        votes=block.votes,
         authors=block.authors or (),
         source=result.file,
         line=block.line,

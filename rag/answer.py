@@ -150,7 +150,7 @@ class AnswerEngine:
             papers = [p for d in dates for p in catalog.top_on(d)]
             if plan.votes_equal is not None:
                 papers = [p for p in papers if p.votes == plan.votes_equal]
-            papers.sort(key=lambda p: p.votes, reverse=not plan.ascending)
+            papers.sort(key=lambda p: p.rank_votes, reverse=not plan.ascending)
             limit = plan.limit or (1 if _asks_single(question) and plan.votes_equal is None else k)
             return Found(plan, [Source(p) for p in papers[:limit]], bool(papers), question, note, timings)
 
@@ -242,8 +242,8 @@ class AnswerEngine:
         blocks = []
         for n, source in enumerate(found.sources, start=1):
             p = source.paper
-            sections = "\n".join(f"{label}: {getattr(p, key)}" for key, label in SECTIONS)
-            blocks.append(f"[{n}] {p.title} (arXiv {p.arxiv_id}; digest {p.date}; {p.votes} votes)\n{sections}")
+            sections = "\n".join(f"{label}: {getattr(p, key)}" for key, label in SECTIONS if getattr(p, key))
+            blocks.append(f"[{n}] {p.title} (arXiv {p.arxiv_id}; digest {p.date}; {_votes(p.votes, 'en')})\n{sections}")
         # str.replace, not format(): summaries and questions may contain braces.
         user = (load_prompt(self.prompts_dir, "answer_user.txt")
                 .replace("{sources}", "\n\n".join(blocks)).replace("{question}", question))
@@ -259,21 +259,21 @@ class AnswerEngine:
             when = plan.date_words or (found.sources[0].paper.date if found.sources else "")
             head = (f"{when} 다이제스트에서 추천을 가장 많이 받은 논문입니다:" if lang == "ko"
                     else f"Most-voted papers of the {when} digest:")
-            rows = [f"{n}. {s.paper.title} — {s.paper.votes}{'표' if lang == 'ko' else ' votes'} [{n}]"
+            rows = [f"{n}. {s.paper.title} — {_votes(s.paper.votes, lang)} [{n}]"
                     for n, s in enumerate(found.sources, start=1)]
             return "\n".join([head, *rows]), list(range(len(found.sources)))
         if plan.mode == "lookup":
             parts = []
             for n, source in enumerate(found.sources, start=1):
                 p = source.paper
-                parts.append(f"{p.title} ({p.date}, {p.votes}{'표' if lang == 'ko' else ' votes'}) [{n}]\n"
-                             + "\n".join(f"• {label}: {getattr(p, key)}" for key, label in SECTIONS))
+                parts.append(f"{p.title} ({p.date}, {_votes(p.votes, lang)}) [{n}]\n"
+                             + "\n".join(f"• {label}: {text}" for key, label in SECTIONS if (text := getattr(p, key))))
             return "\n\n".join(parts), list(range(len(found.sources)))
 
         tokens = set(self.library.tokenizer.tokens(question))
         picked: list[tuple[int, str]] = []
         for index, source in enumerate(found.sources[:3]):
-            best = _best_sentences(source, tokens, self.library.tokenizer.tokens, 2 if index == 0 else 1)
+            best = _best_sentences(source, tokens, self.library.tokenizer.tokens, 2 if index == 0 else 1, lang)
             picked.append((index, " ".join(best)))
         head = "다이제스트에서 찾은 관련 논문입니다:" if lang == "ko" else "From the digests:"
         lines = [head] + [f"• {found.sources[i].paper.title}: {text} [{n}]"
@@ -301,13 +301,25 @@ class AnswerEngine:
         return f"ⓘ Extractive answer from the digest summaries ({reason})."
 
 
+def _votes(votes: int | None, lang: str) -> str:
+    if votes is None:
+        return "추천 수 미상" if lang == "ko" else "votes unknown"
+    return f"{votes}표" if lang == "ko" else f"{votes} votes"
+
+
 def _best_sentences(source: Source, query_tokens: set[str], tokenize: Callable[[str], list[str]],
-                    count: int) -> list[str]:
-    """The summary sentences sharing most terms with the question; What's New breaks ties."""
+                    count: int, lang: str) -> list[str]:
+    """The summary sentences sharing most terms with the question; What's New breaks ties.
+
+    An English question is answered from the English abstract when the paper has one; a Korean one
+    from the Korean digest text."""
     scored: list[tuple[float, int, str]] = []
     order = 0
     matched = source.candidate.sections if source.candidate else []
+    english = lang == "en" and bool(source.paper.abstract)
     for key, _label in SECTIONS:
+        if (key == "abstract") != english:
+            continue
         for sentence in sentences(getattr(source.paper, key)):
             overlap = len(query_tokens & set(tokenize(sentence)))
             prior = (0.5 if key == "whats_new" else 0.0) + (0.3 if key in matched[:1] else 0.0)

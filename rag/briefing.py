@@ -23,7 +23,7 @@ class BriefItem:
     rank: int  # by votes within the digest, 1 = most votes
     arxiv_id: str
     title: str
-    votes: int
+    votes: int | None  # None: unknown
     gist: str
     topics: tuple[str, ...] = ()  # the reader's topics this paper matches
 
@@ -87,7 +87,7 @@ def compose(library: Library, date: str | None = None, *, limit: int, topics: Se
     matches = match_topics(library, papers, topics, min_relevance) if topics else {}
 
     def item(rank: int, paper: StoredPaper) -> BriefItem:
-        return BriefItem(rank, paper.arxiv_id, paper.title, paper.votes, gist(paper.whats_new),
+        return BriefItem(rank, paper.arxiv_id, paper.title, paper.votes, gist(paper.whats_new or paper.digest_text),
                          tuple(matches.get(paper.arxiv_id, ())))
 
     ranked = [item(rank, paper) for rank, paper in enumerate(papers, start=1)]
@@ -131,7 +131,7 @@ def _word_pattern(word: str) -> re.Pattern[str]:
 
 
 def _paper_text(paper: StoredPaper) -> str:
-    return "\n".join((paper.title, paper.whats_new, paper.technical_details, paper.performance_highlights))
+    return "\n".join((paper.title, *paper.sections().values()))
 
 
 def render_text(briefing: Briefing, lang: str = "en") -> str:
@@ -152,6 +152,9 @@ def render_text(briefing: Briefing, lang: str = "en") -> str:
 
 
 def _item_lines(entry: BriefItem, ko: bool) -> list[str]:
-    votes = f"추천 {entry.votes}" if ko else f"{entry.votes} votes"
+    if entry.votes is None:
+        votes = "추천 수 미상" if ko else "votes unknown"
+    else:
+        votes = f"추천 {entry.votes}" if ko else f"{entry.votes} votes"
     tags = f" [{', '.join(entry.topics)}]" if entry.topics else ""
     return [f"{entry.rank}. {entry.title} ({votes}){tags}", f"   {entry.gist}", f"   {entry.url}", ""]

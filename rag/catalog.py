@@ -7,14 +7,17 @@ counter tells readers (the bot) that an ingest has landed and derived indexes mu
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from loaders.digest import SECTIONS, Paper
-from rag.sqlite import connect, migrate
+from rag.sqlite import connect, migrate, transaction
 
 _V1 = """
         CREATE TABLE papers (
@@ -47,7 +50,42 @@ _V1 = """
         INSERT INTO meta(key, value) VALUES ('revision', '0');
 """
 
-MIGRATIONS = (_V1,)
+# Every format of the public archive: free-form summaries and Hugging Face's English abstract become
+# sections of their own, votes may be unknown (NULL), and the sync's state lives beside the papers it
+# brought so that both commit in one transaction.
+_V2 = """
+        ALTER TABLE papers ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+        ALTER TABLE papers ADD COLUMN abstract TEXT NOT NULL DEFAULT '';
+        CREATE TABLE appearances_v2 (
+            arxiv_id TEXT NOT NULL REFERENCES papers(arxiv_id) ON DELETE CASCADE,
+            date TEXT NOT NULL,
+            votes INTEGER,                       -- NULL: the digest gave no count
+            source TEXT NOT NULL,
+            PRIMARY KEY (arxiv_id, date)
+        );
+        INSERT INTO appearances_v2(arxiv_id, date, votes, source) SELECT arxiv_id, date, votes, source FROM appearances;
+        DROP TABLE appearances;
+        ALTER TABLE appearances_v2 RENAME TO appearances;
+        CREATE INDEX appearances_by_date ON appearances(date, votes DESC);
+        CREATE TABLE vote_history (
+            arxiv_id TEXT NOT NULL,
+            seen_at TEXT NOT NULL,               -- UTC ISO timestamp of the observation
+            upvotes INTEGER NOT NULL,
+            PRIMARY KEY (arxiv_id, seen_at)
+        );
+        CREATE TABLE source_files (
+            path TEXT PRIMARY KEY,               -- e.g. paper_logs/2025/02/05.md
+            etag TEXT,
+            last_modified TEXT,
+            sha256 TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            body TEXT                            -- kept only for the list of days (papers_list.csv)
+        )
+"""
+
+MIGRATIONS = (_V1, _V2)
+
+_PAPER_COLUMNS = ("arxiv_id", "title", "url", "authors", *(key for key, _ in SECTIONS), "content_hash")
 
 
 @dataclass(frozen=True)
@@ -76,6 +114,23 @@ def node_text(paper: Paper, section: str) -> str:
     return f"{paper.title}\n{getattr(paper, section)}"
 
 
+def node_hash(text: str) -> str:
+    """Tag stored with each vector: a node is re-embedded only when its own text changed."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """What the sync last fetched of one upstream file (for conditional requests)."""
+
+    path: str
+    etag: str | None
+    last_modified: str | None
+    sha256: str
+    fetched_at: str
+    body: str | None = None
+
+
 class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -94,10 +149,10 @@ class Catalog:
         row = self._conn.execute("SELECT value FROM meta WHERE key='last_ingest_at'").fetchone()
         return datetime.fromisoformat(row[0]) if row else None
 
-    def known(self, arxiv_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, int]]]:
+    def known(self, arxiv_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, int | None]]]:
         """arxiv_id → (content_hash, {date: votes}) for the ids already stored."""
         ids = list(arxiv_ids)
-        out: dict[str, tuple[str, dict[str, int]]] = {}
+        out: dict[str, tuple[str, dict[str, int | None]]] = {}
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             for row in self._conn.execute(f"SELECT arxiv_id, content_hash FROM papers WHERE arxiv_id IN ({marks})",
@@ -119,7 +174,7 @@ class Catalog:
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(f"SELECT * FROM papers WHERE arxiv_id IN ({marks})", chunk).fetchall()
-            appearances: dict[str, list[tuple[str, int, str]]] = {}
+            appearances: dict[str, list[tuple[str, int | None, str]]] = {}
             for row in self._conn.execute(
                 f"SELECT arxiv_id, date, votes, source FROM appearances WHERE arxiv_id IN ({marks}) ORDER BY date",
                 chunk,
@@ -127,7 +182,7 @@ class Catalog:
                 appearances.setdefault(row[0], []).append((row[1], row[2], row[3]))
             for row in rows:
                 seen = appearances.get(row["arxiv_id"], [])
-                latest = seen[-1] if seen else ("", 0, "")
+                latest: tuple[str, int | None, str] = seen[-1] if seen else ("", None, "")
                 out[row["arxiv_id"]] = StoredPaper(
                     arxiv_id=row["arxiv_id"],
                     title=row["title"],
@@ -135,9 +190,7 @@ class Catalog:
                     date=latest[0],
                     votes=latest[1],
                     authors=tuple(json.loads(row["authors"])),
-                    whats_new=row["whats_new"],
-                    technical_details=row["technical_details"],
-                    performance_highlights=row["performance_highlights"],
+                    **{key: row[key] for key, _ in SECTIONS},
                     source=latest[2],
                     dates=tuple(date for date, _, _ in seen),
                 )
@@ -150,7 +203,9 @@ class Catalog:
     def top_on(self, date: str, limit: int | None = None) -> list[StoredPaper]:
         """Papers of one digest date, most votes first (votes as of that digest)."""
         rows = self._conn.execute(
-            "SELECT arxiv_id, votes FROM appearances WHERE date=? ORDER BY votes DESC, arxiv_id LIMIT ?",
+            # Unknown votes (NULL) rank as 0.
+            "SELECT arxiv_id, votes FROM appearances WHERE date=? ORDER BY coalesce(votes, 0) DESC, arxiv_id "
+            "LIMIT ?",
             (date, -1 if limit is None else limit),
         ).fetchall()
         papers = self.get_many(row[0] for row in rows)
@@ -187,25 +242,33 @@ class Catalog:
         }
 
     # --- writes --------------------------------------------------------------------------------------
-    def commit(self, papers: list[Paper], sections: list[SectionRow], appearances: list[Paper]) -> int:
+    def commit(
+        self,
+        papers: list[Paper],
+        sections: list[SectionRow],
+        appearances: list[Paper],
+        *,
+        day_contents: dict[str, set[str]] | None = None,
+        source_files: list[SourceFile] | None = None,
+    ) -> tuple[int, list[str]]:
         """Store papers (content), their section rows and appearances in ONE transaction; bump revision.
 
         ``papers`` are papers whose content is new or changed; ``appearances`` are (paper, date, votes)
-        facts, new or with changed votes.
+        facts, new or with changed votes. ``day_contents`` (date → the ids that day now holds) makes a
+        re-fetched day authoritative: papers no longer in it lose that date, and a paper left with no
+        date at all is removed. ``source_files`` records what the sync fetched, in the same transaction
+        as the papers it brought. Returns the new revision and the removed papers' ids.
         """
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        removed: list[str] = []
+        with self._transaction() as conn:
+            columns = ", ".join(_PAPER_COLUMNS)
+            updates = ", ".join(f"{c}=excluded.{c}" for c in _PAPER_COLUMNS[1:])
             for paper in papers:
                 conn.execute(
-                    "INSERT INTO papers(arxiv_id, title, url, authors, whats_new, technical_details, "
-                    "performance_highlights, content_hash) VALUES (?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT(arxiv_id) DO UPDATE SET title=excluded.title, url=excluded.url, "
-                    "authors=excluded.authors, whats_new=excluded.whats_new, "
-                    "technical_details=excluded.technical_details, "
-                    "performance_highlights=excluded.performance_highlights, content_hash=excluded.content_hash",
+                    f"INSERT INTO papers({columns}) VALUES ({','.join('?' * len(_PAPER_COLUMNS))}) "
+                    f"ON CONFLICT(arxiv_id) DO UPDATE SET {updates}",
                     (paper.arxiv_id, paper.title, paper.url, json.dumps(list(paper.authors), ensure_ascii=False),
-                     paper.whats_new, paper.technical_details, paper.performance_highlights, paper.content_hash),
+                     *(getattr(paper, key) for key, _ in SECTIONS), paper.content_hash),
                 )
                 conn.execute("DELETE FROM sections WHERE arxiv_id=?", (paper.arxiv_id,))
             conn.executemany(
@@ -217,23 +280,85 @@ class Catalog:
                 "ON CONFLICT(arxiv_id, date) DO UPDATE SET votes=excluded.votes, source=excluded.source",
                 [(p.arxiv_id, p.date, p.votes, p.source) for p in appearances],
             )
-            changed = bool(papers or appearances)
-            if changed:
+            dropped = 0
+            for day, ids in (day_contents or {}).items():
+                stale = [row[0] for row in conn.execute("SELECT arxiv_id FROM appearances WHERE date=?", (day,))
+                         if row[0] not in ids]
+                for arxiv_id in stale:
+                    conn.execute("DELETE FROM appearances WHERE arxiv_id=? AND date=?", (arxiv_id, day))
+                    left = conn.execute("SELECT 1 FROM appearances WHERE arxiv_id=? LIMIT 1", (arxiv_id,)).fetchone()
+                    if left is None:
+                        conn.execute("DELETE FROM papers WHERE arxiv_id=?", (arxiv_id,))  # sections cascade
+                        removed.append(arxiv_id)
+                dropped += len(stale)
+            conn.executemany(
+                "INSERT INTO source_files(path, etag, last_modified, sha256, fetched_at, body) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(path) DO UPDATE SET etag=excluded.etag, last_modified=excluded.last_modified, "
+                "sha256=excluded.sha256, fetched_at=excluded.fetched_at, body=excluded.body",
+                [(f.path, f.etag, f.last_modified, f.sha256, f.fetched_at, f.body) for f in source_files or []],
+            )
+            if papers or appearances or dropped:
                 conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='revision'")
                 conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('last_ingest_at', ?) "
                     "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                     (datetime.now(UTC).isoformat(timespec="seconds"),),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return self.revision()
+        return self.revision(), removed
+
+    # --- enrichment, sync state ----------------------------------------------------------------------
+    def abstracts(self, arxiv_ids: Iterable[str]) -> dict[str, str]:
+        """arxiv_id → stored English abstract, for the stored papers that have one."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(arxiv_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(
+                f"SELECT arxiv_id, abstract FROM papers WHERE abstract != '' AND arxiv_id IN ({marks})", chunk
+            ):
+                out[row[0]] = row[1]
+        return out
+
+    def record_votes(self, observations: dict[str, int], seen_at: datetime) -> None:
+        """Record upvote counts seen at one moment (the vote history behind "rising papers")."""
+        stamp = seen_at.astimezone(UTC).isoformat(timespec="seconds")
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO vote_history(arxiv_id, seen_at, upvotes) VALUES (?,?,?) "
+                "ON CONFLICT(arxiv_id, seen_at) DO UPDATE SET upvotes=excluded.upvotes",
+                [(arxiv_id, stamp, votes) for arxiv_id, votes in observations.items()],
+            )
+
+    def vote_history(self, arxiv_id: str) -> list[tuple[str, int]]:
+        """(seen_at, upvotes) observations of one paper, oldest first."""
+        rows = self._conn.execute(
+            "SELECT seen_at, upvotes FROM vote_history WHERE arxiv_id=? ORDER BY seen_at", (arxiv_id,)
+        )
+        return [(row[0], int(row[1])) for row in rows]
+
+    def source_file(self, path: str) -> SourceFile | None:
+        row = self._conn.execute(
+            "SELECT path, etag, last_modified, sha256, fetched_at, body FROM source_files WHERE path=?", (path,)
+        ).fetchone()
+        return SourceFile(*row) if row else None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn)
 
 
-def section_keys() -> list[str]:
-    return [key for key, _ in SECTIONS]
+def section_keys(paper: Paper) -> list[str]:
+    """The keys of the sections this paper has (each is one node)."""
+    return list(paper.sections())
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -23,7 +23,7 @@ class Citation:
     title: str
     url: str
     date: str
-    votes: int
+    votes: int | None  # None: unknown
 
     def to_json(self) -> dict[str, object]:
         return {"n": self.n, "arxiv_id": self.arxiv_id, "title": self.title, "url": self.url, "date": self.date,

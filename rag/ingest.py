@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from llama_index.core.schema import TextNode
 
-from loaders.digest import Paper, Problem, find_digest_files, read_digest
-from rag.catalog import SectionRow, node_id, node_text, section_keys
+from loaders.digest import SECTIONS, Paper, Problem, find_digest_files, read_digest
+from rag.catalog import SectionRow, SourceFile, node_hash, node_id, node_text, section_keys
 from rag.library import Library
 
 Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
@@ -32,6 +32,7 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
+    removed: int = 0  # papers dropped because the day they were in no longer lists them (sync only)
     embedded: int = 0
     problems: list[Problem] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -57,11 +58,10 @@ class IngestReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped": self.skipped,
+            "removed": self.removed,
             "embedded": self.embedded,
             "unreadable": self.unreadable,
-            "problems": [
-                {"file": p.file, "line": p.line, "severity": p.severity, "message": p.message} for p in self.problems
-            ],
+            "problems": [p.to_json() for p in self.problems],
             "timings_ms": self.timings_ms,
             "revision": self.revision,
         }
@@ -90,21 +90,37 @@ def ingest_paths(library: Library, inputs: list[str], progress: Progress | None 
     return report
 
 
+_MISSING = object()
+
+
 def ingest_papers(
-    library: Library, appearances: list[Paper], report: IngestReport, progress: Progress | None = None
+    library: Library,
+    appearances: list[Paper],
+    report: IngestReport,
+    progress: Progress | None = None,
+    *,
+    day_contents: dict[str, set[str]] | None = None,
+    source_files: list[SourceFile] | None = None,
 ) -> IngestReport:
-    """Store parsed papers. A paper seen in several digests is one paper with several dates."""
+    """Store parsed papers. A paper seen in several digests is one paper with several dates.
+
+    ``day_contents`` and ``source_files`` come from the sync (see :meth:`Catalog.commit`).
+    """
     latest: dict[str, Paper] = {}
     for paper in sorted(appearances, key=lambda p: p.date):
         latest[paper.arxiv_id] = paper  # the newest digest's text wins
     with library.write_lock():
         started = time.perf_counter()
+        # A digest never carries the English abstract: keep the one enrichment stored earlier.
+        abstracts = library.catalog.abstracts(arxiv_id for arxiv_id, paper in latest.items() if not paper.abstract)
+        latest = {arxiv_id: replace(paper, abstract=abstracts[arxiv_id]) if arxiv_id in abstracts else paper
+                  for arxiv_id, paper in latest.items()}
         known = library.catalog.known(latest)
         content_changed: list[Paper] = []
         new_appearances: list[Paper] = []
         for paper in appearances:
             _, stored_dates = known.get(paper.arxiv_id, (None, {}))
-            if stored_dates.get(paper.date) != paper.votes:
+            if stored_dates.get(paper.date, _MISSING) != paper.votes:
                 new_appearances.append(paper)
         changed_dates = {p.arxiv_id for p in new_appearances}
         for arxiv_id, paper in latest.items():
@@ -129,18 +145,25 @@ def ingest_papers(
         report.timings_ms["embed_and_store"] = _ms(started)
 
         started = time.perf_counter()
-        keys = section_keys()
-        texts = [node_text(paper, key) for paper in content_changed for key in keys]
+        keyed = [(paper, key) for paper in content_changed for key in section_keys(paper)]
+        texts = [node_text(paper, key) for paper, key in keyed]
         tokens = library.tokenizer.tokens_many(texts) if texts else []
         rows = [
-            SectionRow(node_id(paper.arxiv_id, key), paper.arxiv_id, key, texts[i * len(keys) + j],
-                       " ".join(tokens[i * len(keys) + j]))
-            for i, paper in enumerate(content_changed)
-            for j, key in enumerate(keys)
+            SectionRow(node_id(paper.arxiv_id, key), paper.arxiv_id, key, text, " ".join(terms))
+            for (paper, key), text, terms in zip(keyed, texts, tokens, strict=True)
         ]
         report.timings_ms["tokenize"] = _ms(started)
         started = time.perf_counter()
-        report.revision = library.catalog.commit(content_changed, rows, new_appearances)
+        report.revision, removed = library.catalog.commit(
+            content_changed, rows, new_appearances, day_contents=day_contents, source_files=source_files
+        )
+        report.removed = len(removed)
+        # Vectors of sections a changed paper no longer has, and of removed papers (after the commit: a
+        # crash before it leaves only unused vectors, which the next change of that paper deletes).
+        stale = [node_id(paper.arxiv_id, key) for paper in content_changed for key, _ in SECTIONS
+                 if not getattr(paper, key)]
+        stale += [node_id(arxiv_id, key) for arxiv_id in removed for key, _ in SECTIONS]
+        library.vectors.delete(stale)
         report.timings_ms["commit"] = _ms(started)
         started = time.perf_counter()
         library.refresh()
@@ -149,23 +172,19 @@ def ingest_papers(
 
 
 def _nodes_to_embed(library: Library, papers: list[Paper]) -> list[TextNode]:
-    """Section nodes whose stored vector is missing or carries another content hash."""
-    wanted = {node_id(p.arxiv_id, key): (p, key) for p in papers for key in section_keys()}
+    """Section nodes whose stored vector is missing or was made from other text."""
+    wanted = {node_id(p.arxiv_id, key): (p, key, node_text(p, key)) for p in papers for key in section_keys(p)}
     stored = library.vectors.stored_hashes(list(wanted))
     nodes = []
-    for nid, (paper, key) in wanted.items():
-        if stored.get(nid) == paper.content_hash:
+    for nid, (paper, key, text) in wanted.items():
+        tag = node_hash(text)
+        if stored.get(nid) == tag:
             continue
         nodes.append(
             TextNode(
                 id_=nid,
-                text=node_text(paper, key),
-                metadata={
-                    "arxiv_id": paper.arxiv_id,
-                    "section": key,
-                    "title": paper.title,
-                    "content_hash": paper.content_hash,
-                },
+                text=text,
+                metadata={"arxiv_id": paper.arxiv_id, "section": key, "title": paper.title, "content_hash": tag},
             )
         )
     return nodes

@@ -82,6 +82,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Paper {arxiv_id} is not in the digests.",
     },
     "votes": {"ko": "추천 {votes}", "en": "{votes} votes"},
+    "votes_unknown": {"ko": "추천 수 미상", "en": "votes unknown"},
     "authors": {"ko": "저자", "en": "Authors"},
     "also_in": {"ko": "다른 다이제스트", "en": "also in"},
     "sources": {"ko": "출처", "en": "Sources"},
@@ -176,6 +177,11 @@ def t(key: str, lang: str, **values: object) -> str:
     """The message ``key`` in ``lang`` (``ko`` or ``en``), formatted with ``values``."""
     template = MESSAGES[key].get(lang) or MESSAGES[key]["en"]
     return template.format(**values) if values else template
+
+
+def votes_text(votes: int | None, lang: str) -> str:
+    """"12 votes" / "추천 12", or "votes unknown" when the digest gave no count."""
+    return t("votes_unknown", lang) if votes is None else t("votes", lang, votes=votes)
 
 
 def lang_of(user: User | None) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.telegram.render import Span, bold, code, italic, join, link, text
-from bot.telegram.texts import t
+from bot.telegram.texts import t, votes_text
 from loaders.digest import SECTIONS, arxiv_id_from, arxiv_url
 from rag.answer import Answer, Found
 from rag.briefing import Briefing, BriefItem
@@ -62,7 +62,7 @@ def answer_view(answer: Answer, notice: str | None = None) -> list[Span]:
         sources.append(bold(t("sources", answer.language)))
         for c in answer.citations:
             sources += [text("\n"), titled(f"[{c.n}] {c.title}", c.arxiv_id),
-                        text(f" — {c.date} · {t('votes', answer.language, votes=c.votes)}")]
+                        text(f" — {c.date} · {votes_text(c.votes, answer.language)}")]
     return join([italic(notice)] if notice else [], body, sources)
 
 
@@ -73,7 +73,7 @@ def paper_rows(papers: Sequence[StoredPaper], lang: str) -> list[Span]:
         if rows:
             rows.append(text("\n"))
         rows += [text(f"{n}. "), titled(paper.title, paper.arxiv_id),
-                 text(f"\n    {paper.date} · {t('votes', lang, votes=paper.votes)} · "), code(paper.arxiv_id)]
+                 text(f"\n    {paper.date} · {votes_text(paper.votes, lang)} · "), code(paper.arxiv_id)]
     return rows
 
 
@@ -90,7 +90,7 @@ def unknown_date_view(asked: str, dates: Sequence[str], lang: str, shown: int = 
 
 def paper_view(paper: StoredPaper, lang: str) -> list[Span]:
     head = [bold(paper.title)]
-    facts = f"{paper.date} · {t('votes', lang, votes=paper.votes)} · arXiv "
+    facts = f"{paper.date} · {votes_text(paper.votes, lang)} · arXiv "
     meta: list[Span] = [text(facts), code(paper.arxiv_id)]
     others = [d for d in paper.dates if d != paper.date]
     if others:
@@ -158,5 +158,6 @@ def _brief_rows(items: Sequence[BriefItem], lang: str) -> list[Span]:
             rows.append(text("\n\n"))
         tags = f" · 🔎 {', '.join(entry.topics)}" if entry.topics else ""
         rows += [text(f"{entry.rank}. "), titled(entry.title, entry.arxiv_id),
-                 text(f"\n👍 {entry.votes} · "), code(entry.arxiv_id), text(f"{tags}\n{entry.gist}")]
+                 text(f"\n👍 {'?' if entry.votes is None else entry.votes} · "), code(entry.arxiv_id),
+                 text(f"{tags}\n{entry.gist}")]
     return rows

@@ -179,11 +179,21 @@ def test_non_arxiv_link_is_reported() -> None:
     assert "not an arXiv paper URL" in result.errors[0].message and result.errors[0].line == 3
 
 
-def test_missing_section_drops_only_that_paper() -> None:
-    broken = block("2501.00001").replace("- ***Performance Highlights***: 성능이 12% 향상되었습니다.\n", "")
-    result = parse_digest("## Daily Papers (2025-01-02)\n\n" + broken + "\n" + block("2501.00002"), "f.md")
+def test_missing_section_keeps_the_paper_with_the_sections_it_has() -> None:
+    partial = block("2501.00001").replace("- ***Performance Highlights***: 성능이 12% 향상되었습니다.\n", "")
+    result = parse_digest("## Daily Papers (2025-01-02)\n\n" + partial + "\n" + block("2501.00002"), "f.md")
+    assert [p.arxiv_id for p in result.papers] == ["2501.00001", "2501.00002"]
+    assert result.papers[0].performance_highlights == "" and result.papers[0].technical_details
+    assert list(result.papers[0].sections()) == ["whats_new", "technical_details"]
+    assert result.problems == []
+
+
+def test_paper_with_no_text_at_all_is_reported_with_its_line() -> None:
+    text = "## Daily Papers (2025-01-02)\n\n### [Empty](https://arxiv.org/abs/2501.00001)\n\nVote: 3\n\n" \
+        + block("2501.00002")
+    result = parse_digest(text, "f.md")
     assert [p.arxiv_id for p in result.papers] == ["2501.00002"]
-    assert "Performance Highlights" in result.errors[0].message and result.errors[0].line == 3
+    assert result.errors[0].line == 3 and "no summary text" in result.errors[0].message
 
 
 def test_truncated_last_section_at_end_of_file_is_not_loaded() -> None:
@@ -191,7 +201,7 @@ def test_truncated_last_section_at_end_of_file_is_not_loaded() -> None:
     cut = text[: text.rindex("향상되었습니다.") + 3]  # the file stops mid-sentence, no final newline
     result = parse_digest(cut, "cut.md")
     assert [p.arxiv_id for p in result.papers] == ["2501.00001"]
-    assert "truncated" in result.errors[0].message
+    assert "truncated" in result.errors[0].message and result.truncated
 
 
 def test_binary_junk_inside_a_file_drops_the_paper_it_hits(tmp_path: Path) -> None:
@@ -269,4 +279,5 @@ def test_arxiv_id_from(text: str, expected: str | None) -> None:
 
 
 def test_section_labels_cover_the_format() -> None:
-    assert [label for _, label in SECTIONS] == ["What's New", "Technical Details", "Performance Highlights"]
+    assert [label for _, label in SECTIONS] == [
+        "What's New", "Technical Details", "Performance Highlights", "Summary", "Abstract"]

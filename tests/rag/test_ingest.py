@@ -46,7 +46,7 @@ def test_samples_ingest_then_reingest_embeds_nothing(fast_library: Library, samp
     assert len(catalog) == 45 and catalog == vectors == lexical
 
 
-def test_changed_summary_reembeds_only_that_paper(fast_library: Library, samples_dir: Path, tmp_path: Path) -> None:
+def test_changed_section_reembeds_only_that_section(fast_library: Library, samples_dir: Path, tmp_path: Path) -> None:
     folder = copy_samples(samples_dir, tmp_path / "in")
     ingest_paths(fast_library, [str(folder)])
     digest = folder / "2025-02-05.md"
@@ -57,7 +57,7 @@ def test_changed_summary_reembeds_only_that_paper(fast_library: Library, samples
 
     report = ingest_paths(fast_library, [str(folder)])
     assert (report.added, report.updated, report.unchanged) == (0, 1, 14)
-    assert report.embedded == 3 == embedded_count(fast_library) - before
+    assert report.embedded == 1 == embedded_count(fast_library) - before
     changed = fast_library.catalog.get("2502.01061")
     assert changed is not None and changed.technical_details.startswith("(수정됨)")
     catalog, vectors, lexical = node_ids(fast_library)
