@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dtm
+import hashlib
+import io
 import math
 import threading
 import time
@@ -22,9 +25,12 @@ from tests.fakes.fixtures import (
     openai_client_kwargs,
     ptb_bot_kwargs,
     running_bot_api,
+    running_digest_repo,
+    running_huggingface,
     running_openai,
 )
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.source_server import FakeDigestRepo, FakeHuggingFace
 from tests.fakes.tg_html import EntityParseError, auto_entities, parse_telegram_html, utf16_len
 
 
@@ -358,3 +364,225 @@ def test_stop_is_quick_with_pending_long_poll() -> None:
     thread.join(2)
     assert not thread.is_alive() and "error" in outcome
     assert not srv.errors
+
+
+# --------------------------------------------------------------------------- source servers
+
+_DAY_0205 = """## Daily Papers (2025-02-05)
+
+### [SmolLM2: When Smol Goes Big](https://arxiv.org/abs/2502.02737)
+
+Vote: 12
+
+- ***What's New***: 작은 모델도 데이터를 잘 고르면 충분히 강해질 수 있다는 보고서.
+
+### [A, B and "C": a title with commas](https://arxiv.org/abs/2502.00001)
+
+- 쉼표와 따옴표가 든 제목.
+"""
+
+
+@pytest.fixture
+def repo() -> Iterator[FakeDigestRepo]:
+    with running_digest_repo() as srv:
+        yield srv
+
+
+@pytest.fixture
+def hf() -> Iterator[FakeHuggingFace]:
+    with running_huggingface() as srv:
+        yield srv
+
+
+def test_digest_repo_etag_304_round_trip(repo: FakeDigestRepo) -> None:
+    repo.add_day("2025-02-05", _DAY_0205)
+    url = f"{repo.source_url}/paper_logs/2025/02/05.md"
+    first = httpx.get(url)
+    assert first.status_code == 200 and first.text == _DAY_0205
+    etag = first.headers["etag"]
+    assert etag == '"' + hashlib.sha1(_DAY_0205.encode()).hexdigest() + '"'
+    assert first.headers["content-type"] == "text/plain; charset=utf-8"
+    assert int(first.headers["content-length"]) == len(_DAY_0205.encode())
+    assert first.headers["last-modified"].endswith("GMT")
+
+    again = httpx.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert httpx.get(url, headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
+
+    repo.put("paper_logs/2025/02/05.md", _DAY_0205 + "\n- 한 줄 더.\n")
+    changed = httpx.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+
+    log = repo.requests
+    assert [r.status for r in log] == [200, 304, 304, 200]
+    assert sum(r.not_modified for r in log) == 2
+    assert repo.bytes_sent() == len(first.content) + len(changed.content)
+    assert log[1].headers["if-none-match"] == etag and log[1].method == "GET"
+    assert log[0].route == "paper_logs/2025/02/05.md" and log[0].body == first.content
+    repo.reset_log()
+    assert repo.requests == []
+
+
+def test_digest_repo_if_modified_since_and_404(repo: FakeDigestRepo) -> None:
+    when = dtm.datetime(2025, 2, 5, 9, 30, tzinfo=dtm.UTC)
+    repo.put("paper_logs/2025/02/05.md", "v1\n", modified=when)
+    url = f"{repo.url}/paper_logs/2025/02/05.md"
+    first = httpx.get(url)
+    assert first.headers["last-modified"] == "Wed, 05 Feb 2025 09:30:00 GMT"
+    assert httpx.get(url, headers={"If-Modified-Since": first.headers["last-modified"]}).status_code == 304
+    assert httpx.get(url, headers={"If-Modified-Since": "Wed, 05 Feb 2025 09:29:59 GMT"}).status_code == 200
+    assert httpx.get(url, headers={"If-Modified-Since": "not a date"}).status_code == 200
+    # If-None-Match wins over If-Modified-Since
+    both = {"If-None-Match": '"stale"', "If-Modified-Since": "Thu, 06 Feb 2025 00:00:00 GMT"}
+    assert httpx.get(url, headers=both).status_code == 200
+    # a change within the same second still moves Last-Modified on
+    repo.put("paper_logs/x.md", "a")
+    before = httpx.get(f"{repo.url}/paper_logs/x.md").headers["last-modified"]
+    repo.put("paper_logs/x.md", "b")
+    assert httpx.get(f"{repo.url}/paper_logs/x.md", headers={"If-Modified-Since": before}).status_code == 200
+
+    assert repo.remove("paper_logs/2025/02/05.md") and not repo.remove("paper_logs/2025/02/05.md")
+    missing = httpx.get(url)
+    assert missing.status_code == 404 and missing.text == "404: Not Found"
+    assert missing.headers["content-type"] == "text/plain; charset=utf-8"
+
+
+def test_digest_repo_add_day_updates_index(repo: FakeDigestRepo) -> None:
+    index_url = f"{repo.url}/paper_logs/papers_list.csv"
+    assert httpx.get(index_url).text == "date,title,url\n"
+    rows = repo.add_day("2025-02-05", _DAY_0205)
+    assert rows == [
+        ("2025-02-05", "SmolLM2: When Smol Goes Big", "https://arxiv.org/abs/2502.02737"),
+        ("2025-02-05", 'A, B and "C": a title with commas', "https://arxiv.org/abs/2502.00001"),
+    ]
+    repo.add_day("2025-02-06", "## Daily Papers (2025-02-06)\n\n### [Next](https://arxiv.org/abs/2502.03000)\n\n- x\n")
+    text = httpx.get(index_url).text
+    assert text.splitlines()[2] == '2025-02-05,"A, B and ""C"": a title with commas",https://arxiv.org/abs/2502.00001'
+    assert list(csv.reader(io.StringIO(text)))[1:] == [list(r) for r in repo.index_rows()]
+    assert len(repo.index_rows()) == 3
+
+    # a re-run appended to the same day: second header in the file, its rows appended to the index
+    rerun = "## Daily Papers (2025-02-06)\n\n### [Later](https://arxiv.org/abs/2502.03001)\n\n- y\n"
+    repo.add_day("2025-02-06", rerun, append=True)
+    day = httpx.get(f"{repo.url}/paper_logs/2025/02/06.md").text
+    assert day.count("## Daily Papers (2025-02-06)") == 2
+    assert [r[2][-10:] for r in repo.index_rows()] == ["2502.02737", "2502.00001", "2502.03000", "2502.03001"]
+    # replacing a day drops its old index rows
+    repo.add_day("2025-02-05", "## Daily Papers (2025-02-05)\n\n### [Only](https://arxiv.org/abs/2502.09999)\n")
+    assert [r[2][-10:] for r in repo.index_rows()] == ["2502.03000", "2502.03001", "2502.09999"]
+
+
+def test_huggingface_daily_list_and_unlisted_paper(hf: FakeHuggingFace) -> None:
+    hf.add_paper("2025-02-05", "2502.02737", "SmolLM2", "We train a small model.", 12, ["Loubna Ben Allal"],
+                 github_repo="https://github.com/huggingface/smollm", keywords=["small language model"])
+    hf.add_paper("2025-02-05", "2502.00002", "Hidden", "Not on the list.", 3, listed=False)
+    day = httpx.get(f"{hf.api_url}/daily_papers", params={"date": "2025-02-05"})
+    assert day.status_code == 200 and day.headers["content-type"].startswith("application/json")
+    items = day.json()
+    assert [item["paper"]["id"] for item in items] == ["2502.02737"]
+    paper = items[0]["paper"]
+    assert items[0]["title"] == "SmolLM2" and "publishedAt" in items[0] and items[0]["numComments"] == 0
+    assert paper["summary"] == "We train a small model." and paper["upvotes"] == 12
+    assert paper["authors"][0]["name"] == "Loubna Ben Allal"
+    assert paper["githubRepo"] == "https://github.com/huggingface/smollm"
+    assert paper["ai_keywords"] == ["small language model"]
+
+    hidden = httpx.get(f"{hf.api_url}/papers/2502.00002").json()
+    assert hidden["id"] == "2502.00002" and "githubRepo" not in hidden and "ai_keywords" not in hidden
+    assert httpx.get(f"{hf.url}/papers/2502.02737").json()["title"] == "SmolLM2"  # /api is optional
+    gone = httpx.get(f"{hf.api_url}/papers/2502.99999")
+    assert gone.status_code == 404 and gone.json() == {"error": "Paper not found"}
+    assert httpx.get(f"{hf.api_url}/daily_papers", params={"date": "2020-01-01"}).json() == []
+
+    assert hf.set_upvotes("2502.02737", 40) == 1
+    assert httpx.get(f"{hf.api_url}/papers/2502.02737").json()["upvotes"] == 40
+    assert httpx.get(f"{hf.api_url}/daily_papers?date=2025-02-05").json()[0]["paper"]["upvotes"] == 40
+    with pytest.raises(KeyError):
+        hf.set_upvotes("2502.99999", 1)
+    assert [r.route for r in hf.requests_to("papers/")] == ["papers/2502.00002", "papers/2502.02737",
+                                                             "papers/2502.99999", "papers/2502.02737"]
+    assert hf.requests[0].query == {"date": ["2025-02-05"]}
+
+
+def test_source_faults_status_rate_limit_html_garbage(repo: FakeDigestRepo, hf: FakeHuggingFace) -> None:
+    repo.add_day("2025-02-05", _DAY_0205)
+    day_url = f"{repo.url}/paper_logs/2025/02/05.md"
+    repo.fail("/paper_logs/2025/", "status", times=2, code=503, retry_after=2)
+    repo.fail("paper_logs/2025/02/05.md", "rate_limit", retry_after=30)
+    repo.fail("paper_logs/", "html")
+    assert repo.pending_faults() == 4
+    index = httpx.get(f"{repo.url}/paper_logs/papers_list.csv")  # matches only the html fault
+    assert index.status_code == 200 and index.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<title>" in index.text
+    for _ in range(2):
+        busy = httpx.get(day_url)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+        assert busy.text == "503: Service Unavailable"
+    limited = httpx.get(day_url)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "30"
+    assert httpx.get(day_url).text == _DAY_0205 and repo.pending_faults() == 0
+    assert [r.fault for r in repo.requests] == ["html", "status", "status", "rate_limit", None]
+
+    hf.add_paper("2025-02-05", "2502.02737", "SmolLM2", "abstract", 12)
+    hf.fail("daily_papers?date=2025-02-05", "garbage_json")
+    hf.fail("api/papers/", "status", code=500, body="oops", content_type="text/plain")
+    assert httpx.get(f"{hf.api_url}/daily_papers?date=2025-02-06").json() == []  # other date: no fault
+    garbage = httpx.get(f"{hf.api_url}/daily_papers?date=2025-02-05")
+    assert garbage.status_code == 200 and garbage.headers["content-type"].startswith("application/json")
+    with pytest.raises(ValueError):
+        garbage.json()
+    broken = httpx.get(f"{hf.api_url}/papers/2502.02737")
+    assert broken.status_code == 500 and broken.text == "oops"
+    hf.fail("", "rate_limit")
+    limited = httpx.get(f"{hf.api_url}/papers/2502.02737")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "1" and "error" in limited.json()
+    hf.fail("*", "html", code=502)
+    assert httpx.get(f"{hf.api_url}/daily_papers").status_code == 502
+
+    with pytest.raises(ValueError):
+        repo.fail("", "garbage_json")
+    with pytest.raises(ValueError):
+        hf.fail("", "explode")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        hf.fail("", "timeout", secs=1)
+    hf.fail("", "drop")
+    hf.clear_faults()
+    assert hf.pending_faults() == 0
+
+
+def test_source_faults_timeout_truncate_drop(repo: FakeDigestRepo) -> None:
+    repo.add_day("2025-02-05", _DAY_0205)
+    url = f"{repo.url}/paper_logs/2025/02/05.md"
+    size = len(_DAY_0205.encode())
+
+    repo.fail("paper_logs/", "timeout", seconds=0.6)
+    started = time.monotonic()
+    slow = httpx.get(url, timeout=2)
+    assert slow.status_code == 200 and 0.5 < time.monotonic() - started < 1.5
+    repo.fail("paper_logs/", "timeout", seconds=30)
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(url, timeout=0.2)
+    assert time.monotonic() - started < 1
+    assert repo.requests[-1].fault == "timeout" and repo.requests[-1].status is None  # still "answering"
+
+    repo.fail("paper_logs/", "truncate")
+    with pytest.raises(httpx.RemoteProtocolError, match=f"expected {size}"):
+        httpx.get(url)
+    cut = repo.requests[-1]
+    assert cut.status == 200 and cut.bytes_sent == size // 2 and cut.response_headers["ETag"]
+    repo.fail("paper_logs/", "truncate", keep=10)
+    with httpx.Client() as client, client.stream("GET", url) as response:
+        assert response.headers["content-length"] == str(size)
+        with pytest.raises(httpx.RemoteProtocolError):
+            response.read()
+    assert repo.requests[-1].body == _DAY_0205.encode()[:10]
+
+    repo.fail("paper_logs/", "drop")
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(url)
+    assert repo.requests[-1].status is None and repo.requests[-1].fault == "drop"
+    assert httpx.get(url).status_code == 200
+    started = time.monotonic()
+    repo.stop()  # the 30 s timeout handler is still sleeping: stop must not wait for it
+    assert time.monotonic() - started < 1

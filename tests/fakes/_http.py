@@ -1,8 +1,8 @@
-"""Tiny threaded HTTP/1.1 server base shared by the fake OpenAI and Telegram servers.
+"""Tiny threaded HTTP/1.1 server base shared by the fake OpenAI, Telegram and source servers.
 
 Only the standard library is used. The server binds to ``127.0.0.1`` on an ephemeral
 port, serves each connection in a daemon thread, supports keep-alive, chunked
-(streamed) responses and abrupt connection drops, and shuts down quickly even
+(streamed) responses, abrupt connection drops and cut (short) bodies, and shuts down quickly even
 while handlers are blocked (long polls, scripted delays).
 """
 
@@ -54,13 +54,18 @@ class HTTPRequest:
 
 @dataclass
 class HTTPResponse:
-    """A response to send; ``stream`` switches to chunked transfer encoding."""
+    """A response to send; ``stream`` switches to chunked transfer encoding.
+
+    ``content_length`` declares a larger ``Content-Length`` than ``body`` has: the short body is
+    sent and the connection closed (a cut transfer). ``None`` declares ``len(body)``.
+    """
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     stream: Iterable[bytes] | None = None
     drop: bool = False
+    content_length: int | None = None
 
     @classmethod
     def json_body(
@@ -202,10 +207,14 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in response.headers.items():
             self.send_header(key, value)
         if response.stream is None:
-            self.send_header("Content-Length", str(len(response.body)))
+            declared = len(response.body) if response.content_length is None else response.content_length
+            self.send_header("Content-Length", str(declared))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(response.body)
+                if declared > len(response.body):  # a cut transfer: close before the rest
+                    self.wfile.flush()
+                    raise DropConnection
             return
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()

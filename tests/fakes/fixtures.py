@@ -16,8 +16,16 @@ from typing import Any
 
 from .bot_api import FakeBotAPI
 from .openai_server import FakeOpenAI
+from .source_server import FakeDigestRepo, FakeHuggingFace
 
-__all__ = ["openai_client_kwargs", "ptb_bot_kwargs", "running_bot_api", "running_openai"]
+__all__ = [
+    "openai_client_kwargs",
+    "ptb_bot_kwargs",
+    "running_bot_api",
+    "running_digest_repo",
+    "running_huggingface",
+    "running_openai",
+]
 
 
 @contextmanager
@@ -34,6 +42,22 @@ def running_bot_api(**kwargs: Any) -> Iterator[FakeBotAPI]:
     with FakeBotAPI(**kwargs) as srv:
         yield srv
     assert not srv.errors, f"FakeBotAPI internal errors: {srv.errors!r}"
+
+
+@contextmanager
+def running_digest_repo(**kwargs: Any) -> Iterator[FakeDigestRepo]:
+    """Start a :class:`FakeDigestRepo` for the duration of the block; asserts it had no bugs."""
+    with FakeDigestRepo(**kwargs) as srv:
+        yield srv
+    assert not srv.errors, f"FakeDigestRepo internal errors: {srv.errors!r}"
+
+
+@contextmanager
+def running_huggingface(**kwargs: Any) -> Iterator[FakeHuggingFace]:
+    """Start a :class:`FakeHuggingFace` for the duration of the block; asserts it had no bugs."""
+    with FakeHuggingFace(**kwargs) as srv:
+        yield srv
+    assert not srv.errors, f"FakeHuggingFace internal errors: {srv.errors!r}"
 
 
 def ptb_bot_kwargs(srv: FakeBotAPI) -> dict[str, Any]:
