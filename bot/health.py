@@ -8,8 +8,10 @@ wraps PTB's HTTP request objects and tells a :class:`TelegramMonitor` about ever
 makes one every few seconds; when the bot has been quiet (webhook mode) the server probes with ``getMe``.
 
 Status: ``ok``; ``degraded`` (still HTTP 200: an empty or inconsistent index, a Bot API failure younger than
-``telegram_grace_s``, no round trip yet); ``unhealthy`` (HTTP 503: the library fails, or the Bot API has
-been unreachable for longer than ``telegram_grace_s``).
+``telegram_grace_s``, no round trip yet, failing ``getUpdates`` calls); ``unhealthy`` (HTTP 503: the library
+fails, the Bot API has been unreachable for longer than ``telegram_grace_s``, or, when long polling, no
+``getUpdates`` call has succeeded for ``updates_max_age_s``: a bot that receives nothing is not healthy even
+when its other calls work).
 
 The server is a few lines of ``asyncio.start_server`` (no web framework), started in the Application's
 ``post_init`` and closed in ``post_shutdown``. Blocking library reads run in a thread, cached briefly.
@@ -78,11 +80,49 @@ class TelegramMonitor:
         self.failing_since: float | None = None  # first failure since the last success
         self.requests = 0
         self.failures = 0
+        # getUpdates on its own: the bot is deaf when these fail, whatever its other calls do.
+        self.polling_since: float | None = None  # the first getUpdates call
+        self.updates_ok: float | None = None  # the end of the last successful one
+        self.updates_failing_since: float | None = None
+        self.updates_error: str | None = None
+        self.updates_in_flight = 0
+        self.updates_requests = 0
+        self.updates_failures = 0
 
     def succeeded(self) -> None:
         self.requests += 1
         self.last_ok = self.clock()
         self.failing_since = None
+
+    def updates_started(self) -> None:
+        self.updates_in_flight += 1
+        if self.polling_since is None:
+            self.polling_since = self.clock()
+
+    def updates_finished(self, error: str | None) -> None:
+        """A getUpdates call ended: ``error`` is None when it succeeded (HTTP 200)."""
+        now = self.clock()
+        self.updates_in_flight = max(0, self.updates_in_flight - 1)
+        self.updates_requests += 1
+        if error is None:
+            self.updates_ok, self.updates_failing_since = now, None
+            return
+        self.updates_failures += 1
+        self.updates_error = redact_text(error)
+        if self.updates_failing_since is None:
+            self.updates_failing_since = now
+
+    def updates_cancelled(self) -> None:
+        self.updates_in_flight = max(0, self.updates_in_flight - 1)
+
+    def updates_silence(self, now: float) -> float | None:
+        """Seconds without a successful getUpdates; None before polling started. A long poll in flight
+        that follows a success counts as listening (it may legitimately wait for its whole timeout)."""
+        if self.polling_since is None:
+            return None
+        if self.updates_in_flight and self.updates_failing_since is None:
+            return 0.0
+        return max(0.0, now - (self.updates_ok if self.updates_ok is not None else self.polling_since))
 
     def failed(self, error: str) -> None:
         now = self.clock()
@@ -104,8 +144,9 @@ class TelegramMonitor:
 class MonitoredRequest(BaseRequest):
     """A PTB request object that delegates to another one and reports each round trip to the monitor.
 
-    Any HTTP answer below 500 counts as reachable (a 400 or 429 is Telegram answering); exceptions
-    (refused connections, timeouts) and 5xx count as failures."""
+    Any HTTP answer below 500 counts as reachable (a 400 or 429 is Telegram answering) except 401 and 404
+    (the token or the URL is refused: nothing works); exceptions (refused connections, timeouts) and 5xx
+    count as failures. ``getUpdates`` calls are also reported on their own: only HTTP 200 is a success."""
 
     def __init__(self, inner: BaseRequest, monitor: TelegramMonitor) -> None:
         self.inner = inner
@@ -131,19 +172,40 @@ class MonitoredRequest(BaseRequest):
         connect_timeout: ODVInput[float] = DEFAULT_NONE,
         pool_timeout: ODVInput[float] = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
+        updates = url.rstrip("/").rsplit("/", 1)[-1] == "getUpdates"
+        if updates:
+            self.monitor.updates_started()
         try:
             code, payload = await self.inner.do_request(
                 url=url, method=method, request_data=request_data, read_timeout=read_timeout,
                 write_timeout=write_timeout, connect_timeout=connect_timeout, pool_timeout=pool_timeout,
             )
-        except Exception as exc:
-            self.monitor.failed(f"{type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:  # a long poll cut short by stopping: neither success nor failure
+            if updates:
+                self.monitor.updates_cancelled()
             raise
-        if code >= 500:
-            self.monitor.failed(f"HTTP {code}")
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if updates:
+                self.monitor.updates_finished(error)
+            self.monitor.failed(error)
+            raise
+        if updates:
+            self.monitor.updates_finished(None if code == HTTPStatus.OK else _answer(code, payload))
+        if code >= 500 or code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.NOT_FOUND):
+            self.monitor.failed(_answer(code, payload))
         else:
             self.monitor.succeeded()
         return code, payload
+
+
+def _answer(code: int, payload: bytes) -> str:
+    """``HTTP 404 (Not Found)``: the status and the Bot API's description of an error answer."""
+    try:
+        description = str(json.loads(payload)["description"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {code}"
+    return f"HTTP {code} ({description[:200]})"
 
 
 def monitored_requests(monitor: TelegramMonitor) -> tuple[MonitoredRequest, MonitoredRequest]:
@@ -170,6 +232,9 @@ class HealthServer:
     """``/healthz`` and ``/metrics`` over plain asyncio. Construct, then ``await start()`` inside the bot's
     event loop (PTB ``post_init``) and ``await stop()`` at shutdown.
 
+    ``updates_max_age_s`` (long polling only): ``unhealthy`` once no ``getUpdates`` has succeeded for that
+    long (counted from the health server's start until polling begins).
+
     ``last_push`` and ``pushes_sent`` are called in a worker thread (they may read SQLite); return None
     when unknown."""
 
@@ -183,6 +248,7 @@ class HealthServer:
         last_push: Callable[[], datetime | None] = _never,
         pushes_sent: Callable[[], int | None] = _never,
         telegram_grace_s: float = 300.0,
+        updates_max_age_s: float | None = None,
         probe_interval_s: float = 60.0,
         cache_s: float = 5.0,
         read_timeout_s: float = 10.0,
@@ -193,6 +259,7 @@ class HealthServer:
         self.telegram = telegram
         self.last_push, self.pushes_sent = last_push, pushes_sent
         self.telegram_grace_s, self.probe_interval_s = telegram_grace_s, probe_interval_s
+        self.updates_max_age_s = updates_max_age_s  # None: updates are not polled (webhook mode, tests)
         self.cache_s, self.read_timeout_s = cache_s, read_timeout_s
         self.clock = clock
         self.started_at = clock()
@@ -287,7 +354,7 @@ class HealthServer:
                 degraded.append(f"{index['vector_nodes']} vectors for {index['sections']} catalog sections")
         if snap.push_error:
             degraded.append(f"push store: {snap.push_error}")
-        telegram = None
+        telegram: dict[str, Any] | None = None
         if self.telegram is not None:
             monitor = self.telegram
             failing_for = None if monitor.failing_since is None else round(now - monitor.failing_since, 1)
@@ -307,6 +374,8 @@ class HealthServer:
                 degraded.append(f"Telegram Bot API failing for {failing_for:g} s: {monitor.last_error}")
             elif monitor.last_ok is None:
                 degraded.append("no Telegram Bot API round trip yet")
+            if self.updates_max_age_s is not None:
+                telegram["updates"] = self._updates(monitor, now, unhealthy, degraded)
         status = "unhealthy" if unhealthy else "degraded" if degraded else "ok"
         body = {
             "status": status,
@@ -320,6 +389,30 @@ class HealthServer:
             "telegram": telegram,
         }
         return (HTTPStatus.SERVICE_UNAVAILABLE if unhealthy else HTTPStatus.OK), body
+
+    def _updates(self, monitor: TelegramMonitor, now: float, unhealthy: list[str],
+                 degraded: list[str]) -> dict[str, Any]:
+        """Long polling: how long the bot has gone without receiving (a successful ``getUpdates``)."""
+        assert self.updates_max_age_s is not None
+        silence = monitor.updates_silence(now)
+        if silence is None:  # polling has not started yet
+            silence = max(0.0, now - self.started_at)
+        failing = monitor.updates_failing_since
+        error = monitor.updates_error if failing is not None else None
+        if silence >= self.updates_max_age_s:
+            unhealthy.append(f"no updates received: no successful getUpdates for {silence:.0f} s"
+                             + (f" ({error})" if error else ""))
+        elif failing is not None:
+            degraded.append(f"getUpdates failing for {now - failing:.0f} s: {error}")
+        return {
+            "last_ok": _iso(monitor.updates_ok),
+            "silent_for_s": round(silence, 1),
+            "max_silence_s": self.updates_max_age_s,
+            "last_error": monitor.updates_error,
+            "failing_for_s": None if failing is None else round(now - failing, 1),
+            "requests": monitor.updates_requests,
+            "failures": monitor.updates_failures,
+        }
 
     async def metrics(self) -> str:
         """The Prometheus text exposition (format 0.0.4) of ``/metrics``."""
@@ -356,6 +449,11 @@ class HealthServer:
                           telegram.last_ok)
             out.counter("papersbot_telegram_requests_total", "Bot API round trips.", telegram.requests)
             out.counter("papersbot_telegram_failures_total", "Bot API round trips that failed.", telegram.failures)
+            if telegram.updates_ok is not None:
+                out.gauge("papersbot_telegram_updates_last_ok_timestamp_seconds", "Last successful getUpdates.",
+                          telegram.updates_ok)
+            out.counter("papersbot_telegram_updates_failures_total", "getUpdates calls that failed.",
+                        telegram.updates_failures)
         rss = resident_memory()
         if rss is not None:
             out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.", rss)

@@ -37,7 +37,9 @@ from bot.telegram.access import AccessPolicy, QuestionLimiter
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.errors import install_log_redaction, make_error_handler, redact_loggers
 from bot.telegram.handlers import Handlers
+from bot.telegram.polling import ResilientUpdatesRequest
 from bot.telegram.push import Pusher
+from bot.telegram.stopping import DrainingUpdateProcessor, install_stop_signals
 from bot.telegram.subscribing import SubscriptionHandlers
 from config.settings import Settings
 from rag.answer import AnswerEngine
@@ -87,8 +89,12 @@ def build_application(
     store: SubscriptionStore | None = None,
     clock: Callable[[], datetime] = utc_now,
     health: HealthServer | None = None,
+    stop_signals: bool = False,
 ) -> App:
-    """A ready-to-start Application. Nothing touches the network until it is initialized."""
+    """A ready-to-start Application. Nothing touches the network until it is initialized.
+
+    ``stop_signals``: handle SIGINT/SIGTERM ourselves once started (run it with ``stop_signals=None``): the
+    stop waits at most ``shutdown_grace_s`` for updates in progress (``bot.telegram.stopping``)."""
     token = token or (settings.telegram_token.get_secret_value() if settings.telegram_token else None)
     if not token:
         raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
@@ -103,7 +109,11 @@ def build_application(
         health.last_push = store.last_push
         health.pushes_sent = lambda: store.counts()["sent"]
 
+    processor = DrainingUpdateProcessor(settings.telegram_concurrent_updates)
+
     async def on_start(app: App) -> None:
+        if stop_signals:
+            install_stop_signals(app, processor, settings.shutdown_grace_s)
         await register_commands(app, access)
         schedule_push(app, pusher, settings.push_check_interval_s)
         if health is not None:
@@ -121,15 +131,15 @@ def build_application(
         .token(token)
         .base_url(settings.telegram_base_url)
         .base_file_url(file_url(settings))
-        .concurrent_updates(settings.telegram_concurrent_updates)
+        .concurrent_updates(processor)
         .rate_limiter(rate_limiter or AIORateLimiter(max_retries=settings.telegram_max_retries))
         .post_init(on_start)
         .post_shutdown(on_shutdown)
     )
     if request is not None:
         builder = builder.request(request)
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
+    # getUpdates always goes through ResilientUpdatesRequest: a 401/404 must not end polling for good.
+    builder = builder.get_updates_request(ResilientUpdatesRequest(get_updates_request))
     app: App = builder.build()
     register_handlers(app, handlers, SubscriptionHandlers(settings, store))
     app.add_error_handler(make_error_handler(token))
@@ -209,9 +219,11 @@ def run(settings: Settings) -> int:
         if settings.health_port is not None:  # Bot API round trips feed the health server's Telegram status
             monitor = TelegramMonitor()
             request, get_updates_request = monitored_requests(monitor)
-            health = HealthServer.from_settings(settings, library, telegram=monitor)
+            health = HealthServer.from_settings(
+                settings, library, telegram=monitor,
+                updates_max_age_s=None if webhook else settings.health_updates_max_age_s)
         app = build_application(settings, engine, token=token, request=request,
-                                get_updates_request=get_updates_request, health=health)
+                                get_updates_request=get_updates_request, health=health, stop_signals=True)
         if webhook:
             secret = settings.telegram_webhook_secret
             log.info("serving a webhook at %s (listening on %s:%d)", webhook, settings.telegram_webhook_listen,
@@ -219,10 +231,10 @@ def run(settings: Settings) -> int:
             app.run_webhook(listen=settings.telegram_webhook_listen, port=settings.telegram_webhook_port,
                             url_path=urlsplit(webhook).path.strip("/"), webhook_url=webhook,
                             secret_token=secret.get_secret_value() if secret else None,
-                            allowed_updates=ALLOWED_UPDATES)
+                            allowed_updates=ALLOWED_UPDATES, stop_signals=None)
         else:
             log.info("long polling for updates")
-            app.run_polling(allowed_updates=ALLOWED_UPDATES)
+            app.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=None)  # ours: see stop_signals
     except InvalidToken:
         print("papersbot: Telegram rejected the bot token", file=sys.stderr)
         return 2

@@ -5,17 +5,22 @@ unbounded threads. An ingest (admin upload) is exclusive: it waits for running q
 holds new ones back until it is done, so no question ever sees a half-switched index. Before each
 question the library is refreshed under a mutex, so that when another process (``papersbot ingest``) has
 committed, exactly one thread reloads the derived indexes instead of several at once.
+
+The pool's threads are daemon threads (:class:`DaemonThreadPool`): the interpreter joins every
+``ThreadPoolExecutor`` thread at exit, so one question waiting for a slow LLM would hold a stopping bot
+for as long as the LLM takes. Stopping is bounded by the bot instead (``shutdown_grace_s``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -59,11 +64,69 @@ class ReadWriteLock:
                 self._cond.notify_all()
 
 
+class DaemonThreadPool(Executor):
+    """At most ``workers`` daemon threads, started as work arrives. Like ``ThreadPoolExecutor``, except
+    that the interpreter does not wait for running calls at exit (``concurrent.futures.thread`` joins its
+    workers in an atexit hook: https://github.com/python/cpython/blob/3.11/Lib/concurrent/futures/thread.py)."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self._workers, self._name = workers, name
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            future: Future[T] = Future()
+            self._queue.put((future, functools.partial(fn, *args, **kwargs)))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._workers:
+                thread = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, call = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = call()
+                except BaseException as exc:  # handed to the caller, like ThreadPoolExecutor does
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del item, future, call
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[0].cancel()
+            for _ in self._threads:
+                self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
 class BlockingRunner:
     """Runs blocking calls in ``workers`` threads; ``read`` calls share, ``write`` calls are exclusive."""
 
     def __init__(self, workers: int, *, refresh: Callable[[], object] | None = None) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papersbot-engine")
+        self._pool = DaemonThreadPool(workers, "papersbot-engine")
         self._lock = ReadWriteLock()
         self._refresh = refresh
         self._refresh_lock = threading.Lock()
@@ -91,5 +154,5 @@ class BlockingRunner:
             return call()
 
     def shutdown(self) -> None:
-        """Stop taking work; running calls finish in their threads."""
+        """Stop taking work; running calls finish in their threads (or end with the process)."""
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -18,6 +18,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ContextTypes
 
 from bot.logs import BOT_TOKEN_REDACTED, RedactFilter, Redactor
+from bot.telegram.polling import log_polling_error
 from bot.telegram.texts import lang_of, t
 
 log = logging.getLogger("papersbot.telegram")
@@ -71,6 +72,9 @@ def make_error_handler(token: str | None) -> ErrorCallback:
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
+        if update is None and context.job is None and isinstance(error, TelegramError):
+            log_polling_error(error, token)  # run_polling reports failed getUpdates calls here; it retries
+            return
         chat_id = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
         if isinstance(error, Forbidden):  # blocked by the user, kicked from the group: nobody to tell
             log.info("chat %s is unreachable: %s", chat_id, redact(str(error), token))

@@ -6,6 +6,8 @@ question never stalls other chats. Rendering is in :mod:`views`; sending in :mod
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -33,6 +35,7 @@ log = logging.getLogger("papersbot.telegram")
 Context = ContextTypes.DEFAULT_TYPE
 
 MAX_LIST = 30
+STOPPING_NOTE_S = 3.0  # how long a cancelled answer may spend telling its chat to ask again
 _TODAY = {"today", "latest", "newest", "오늘", "최신"}
 _YESTERDAY = {"yesterday", "어제"}
 _DATE = re.compile(r"(\d{4})[-./]?(\d{1,2})[-./]?(\d{1,2})")
@@ -161,8 +164,13 @@ class Handlers:
         question, clipped = clip_question(question, limit)
         if not await self._admit(message, user, lang):
             return
-        async with chat_action(message.get_bot(), message.chat.id):
-            answer = await self.runner.read(self.engine.ask, question, str(message.chat.id))
+        try:
+            async with chat_action(message.get_bot(), message.chat.id):
+                answer = await self.runner.read(self.engine.ask, question, str(message.chat.id))
+        except asyncio.CancelledError:  # the bot is stopping and the grace period is over (stopping.py)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reply(message, views.plain(t("stopping", lang))), STOPPING_NOTE_S)
+            raise
         self.counters["questions"] += 1
         notice = t("question_clipped", lang, limit=limit) if clipped else None
         await reply(message, views.answer_view(answer, notice))

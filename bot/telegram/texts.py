@@ -121,6 +121,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ko": "죄송합니다, 처리 중에 문제가 생겼습니다. 잠시 뒤 다시 시도해 주세요.",
         "en": "Sorry, something went wrong on my side. Please try again in a moment.",
     },
+    "stopping": {
+        "ko": "봇이 다시 시작하는 중이라 이 답변을 마치지 못했습니다. 잠시 뒤 다시 물어봐 주세요.",
+        "en": "I'm restarting and couldn't finish this answer. Please ask again in a minute.",
+    },
     "error_network": {
         "ko": "Telegram 연결이 잠시 불안정했습니다. 다시 시도해 주세요.",
         "en": "The connection to Telegram hiccupped. Please try again.",

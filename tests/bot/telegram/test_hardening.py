@@ -1,0 +1,112 @@
+"""Regression tests for issue 14 (hardening), one per finding, each through the real Application polling
+the fake Bot API (and the fake LLM where the finding was about LLM text). The real-process halves of
+findings 1 and 7 (getUpdates refused, SIGTERM during an LLM call) are in ``tests/bot/test_bot_process.py``.
+
+A hash-embedding library keeps these fast; retrieval quality does not matter here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.health import HealthServer, TelegramMonitor, monitored_requests
+from bot.telegram.app import build_application
+from config.settings import load_settings
+from rag.answer import AnswerEngine
+from rag.ingest import ingest_paths
+from rag.library import Library
+from rag.memory import ConversationMemory
+from tests.bot.telegram.harness import bot_settings, serve
+from tests.conftest import SAMPLES
+from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.fixtures import running_bot_api
+from tests.helpers import HashEmbedding
+
+ADMIN = 900
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+    library = Library.open(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
+    assert ingest_paths(library, [str(SAMPLES)]).added == 15
+    yield library
+    library.close()
+
+
+@pytest.fixture
+def engine(library: Library) -> AnswerEngine:
+    return AnswerEngine(library, None, ConversationMemory(6, 1000))
+
+
+@pytest.fixture
+def srv() -> Iterator[FakeBotAPI]:
+    with running_bot_api() as server:
+        yield server
+
+
+def start_bot(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
+    settings.setdefault("telegram_admin_ids", [ADMIN])
+    return serve(build_application(bot_settings(srv, tmp_path / "bot", **settings), engine), scenario)
+
+
+def healthz(port: int) -> tuple[int, dict[str, Any]]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+# --- 1. deaf but "healthy" -------------------------------------------------------------------------------
+def test_1_getupdates_404_and_401_keep_polling_and_healthz_says_unhealthy(
+        srv: FakeBotAPI, library: Library, engine: AnswerEngine, tmp_path: Path) -> None:
+    """PTB stops polling for good on a 401/404 to getUpdates; ours retries with backoff, /healthz reports
+    the silence as unhealthy after updates_max_age_s, and the bot answers once the Bot API is back."""
+    monitor = TelegramMonitor()
+    request, get_updates = monitored_requests(monitor)
+    health = HealthServer(library, telegram=monitor, updates_max_age_s=3, cache_s=0)
+    app = build_application(bot_settings(srv, tmp_path / "bot"), engine, request=request,
+                            get_updates_request=get_updates, health=health)
+
+    def scenario() -> tuple[dict[str, Any], dict[str, Any], float]:
+        srv.push_command(11, "/top")
+        (first,) = srv.wait_for_messages(11, 1, timeout=10)
+        srv.fail_next("getUpdates", 404, times=2)
+        srv.fail_next("getUpdates", 401, times=None)  # 401 until cleared
+        wait_for(lambda: healthz(health.port)[0] == 503 and srv.calls("getUpdates", ok=False)[-1].status == 401,
+                 20, "/healthz to turn unhealthy during the 401s")
+        _, sick = healthz(health.port)
+        srv.clear_faults()
+        back = time.monotonic()
+        srv.push_command(11, "/top")
+        srv.wait_for_messages(11, 2, timeout=40)  # PTB's backoff is at most 30 s
+        took = time.monotonic() - back
+        wait_for(lambda: healthz(health.port)[0] == 200, 10, "/healthz to recover")
+        return first, sick, took
+
+    first, sick, took = serve(app, scenario)
+    assert "Most-voted" in first["plain"]
+    refused = [c.status for c in srv.calls("getUpdates") if c.status in (401, 404)]
+    assert refused[:2] == [404, 404] and refused.count(401) >= 1  # polling went on after each refusal
+    assert sick["status"] == "unhealthy" and sick["telegram"]["updates"]["failures"] >= 3
+    assert any("no updates received" in p and "401" in p for p in sick["problems"]), sick["problems"]
+    assert took < 35
