@@ -14,7 +14,7 @@ import re
 import tempfile
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from telegram import Message, Update, User
@@ -57,7 +57,8 @@ def parse_top_args(args: list[str], default_count: int) -> tuple[str | None, int
     count = default_count
     for arg in args:
         word = arg.strip().lower()
-        if word.isdigit() and len(word) <= 3:
+        # isdecimal, not isdigit: "²" is a digit that int() refuses; every decimal digit ("３") it reads.
+        if word.isdecimal() and len(word) <= 3:
             count = max(1, min(MAX_LIST, int(word)))
         elif word in _TODAY:
             when = "today"
@@ -74,13 +75,15 @@ def parse_top_args(args: list[str], default_count: int) -> tuple[str | None, int
 
 
 def resolve_digest_date(when: str | None, dates: list[str]) -> str | None:
-    """"today" (or nothing) is the newest digest, "yesterday" the day before it; None if no digests."""
+    """"today" (or nothing) is the newest digest, "yesterday" the digest before it (digests skip weekends
+    and holidays, so the calendar day before the newest rarely has one); None if there is no such digest.
+    ``dates`` are newest first."""
     if not dates:
         return None
     if when in (None, "today"):
         return dates[0]
     if when == "yesterday":
-        return (date.fromisoformat(dates[0]) - timedelta(days=1)).isoformat()
+        return dates[1] if len(dates) > 1 else None
     return when
 
 
@@ -199,7 +202,8 @@ class Handlers:
         dates = await self.runner.read(catalog.dates)
         day = resolve_digest_date(when, dates)
         if day is None or day not in dates:
-            await reply(message, views.unknown_date_view(day or "", dates, lang))
+            asked = day or next((a for a in context.args or [] if a.strip().lower() in _YESTERDAY), "")
+            await reply(message, views.unknown_date_view(asked, dates, lang))
             return
         papers = await self.runner.read(catalog.top_on, day, count)
         await reply(message, views.top_view(day, papers, lang))
@@ -211,8 +215,11 @@ class Handlers:
         if not argument:
             await reply(message, views.plain(t("paper_usage", lang)))
             return
-        first = argument.split()[0].strip("<>()[],")
-        arxiv_id = arxiv_id_from(first)
+        first = argument.split()[0].strip("<>()[]{},.;:!?\"'“”‘’「」")  # "2502.01061." at a sentence's end
+        candidate = re.sub(r"(?i)^arxiv:", "", first)  # "arXiv:2502.01061"
+        if re.match(r"(?i)(?:www\.)?arxiv\.org/", candidate):  # a link without its scheme
+            candidate = "https://" + candidate
+        arxiv_id = arxiv_id_from(candidate)
         if arxiv_id is None:
             await reply(message, views.plain(t("paper_bad_id", lang, value=first[:80])))
             return

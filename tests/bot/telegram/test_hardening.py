@@ -110,3 +110,50 @@ def test_1_getupdates_404_and_401_keep_polling_and_healthz_says_unhealthy(
     assert sick["status"] == "unhealthy" and sick["telegram"]["updates"]["failures"] >= 3
     assert any("no updates received" in p and "401" in p for p in sick["problems"]), sick["problems"]
     assert took < 35
+
+
+# --- 4. malformed arguments get the usage line ----------------------------------------------------------
+def test_4_malformed_top_arguments_get_the_usage_line(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """"²" is a digit to str.isdigit() but not to int(): it used to crash the handler."""
+    commands = ["/top ²", "/top ⁵ today", "/top 2025-02-05 ¹²", "/top 2025-13-45", "/top 9999", "/top ٣"]
+
+    def scenario() -> None:
+        for n, command in enumerate(commands, start=1):
+            srv.push_command(12, command)
+            srv.wait_for_messages(12, n, timeout=10)
+
+    start_bot(srv, engine, tmp_path, scenario)
+    replies = [str(m["plain"]) for m in srv.messages_to(12)]
+    assert all(r.startswith("Usage: /top") for r in replies[:5]), replies
+    assert replies[5].startswith("Most-voted papers of the 2025-02-05 digest")  # "٣" is a decimal 3
+    assert "Traceback" not in caplog.text and "something went wrong" not in " ".join(replies)
+
+
+# --- 7a. /top yesterday is the digest before the newest -----------------------------------------------------
+def test_7a_top_yesterday_is_the_previous_digest(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+    def scenario() -> None:
+        for n, command in enumerate(["/top yesterday", "/top 어제 2"], start=1):
+            srv.push_command(13, command)
+            srv.wait_for_messages(13, n, timeout=10)
+
+    start_bot(srv, engine, tmp_path, scenario)
+    english, korean = (str(m["plain"]) for m in srv.messages_to(13))
+    # The samples' digests are 2025-02-05, 2024-11-22 and 2024-11-19: "yesterday" is 2024-11-22.
+    assert english.startswith("Most-voted papers of the 2024-11-22 digest")
+    assert korean.startswith("Most-voted papers of the 2024-11-22 digest") and korean.count("votes") == 2
+
+
+# --- 7c. /paper with trailing punctuation ---------------------------------------------------------------
+def test_7c_paper_id_with_trailing_punctuation(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+    commands = ["/paper 2502.01061.", "/paper (2502.01061),", "/paper “2502.01061”", "/paper arxiv.org/abs/2502.01061!",
+                "/paper arXiv:2502.01061;"]
+
+    def scenario() -> None:
+        for n, command in enumerate(commands, start=1):
+            srv.push_command(14, command)
+            srv.wait_for_messages(14, n, timeout=10)
+
+    start_bot(srv, engine, tmp_path, scenario)
+    for sent in srv.messages_to(14):
+        assert str(sent["plain"]).startswith("OmniHuman-1: Rethinking"), sent["plain"]
