@@ -48,6 +48,15 @@ def remove_entities(body: str, entities: list[MessageEntity]) -> str:
     return "\n".join(" ".join(line.split()) for line in text.split("\n"))
 
 
+def for_another_bot(message: Message, username: str) -> bool:
+    """A command addressed to another bot (``/top@other_bot``): not ours, in any chat."""
+    body = message.text or message.caption or ""
+    if not body.startswith("/"):
+        return False
+    _, at, target = body.split(maxsplit=1)[0].partition("@")
+    return bool(at) and target.lower() != username.lower()
+
+
 def command_argument(message: Message) -> str:
     """Everything after the command word (``/ask@bot``), newlines kept; unlike ``context.args`` it is not
     split on whitespace."""

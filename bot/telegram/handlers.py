@@ -22,7 +22,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.telegram import views
 from bot.telegram.access import AccessPolicy, QuestionLimiter
-from bot.telegram.addressing import addressed_text, command_argument
+from bot.telegram.addressing import addressed_text, command_argument, for_another_bot
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.replies import chat_action, reply
 from bot.telegram.texts import lang_of, t
@@ -110,6 +110,8 @@ class Handlers:
     # --- gate (runs before every other handler) -------------------------------------------------------
     async def gate(self, update: Update, context: Context) -> None:
         chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+        if message is not None and for_another_bot(message, context.bot.username):
+            raise ApplicationHandlerStop  # "/top@other_bot": silence, allowed chat or not
         if self.access.allows(chat.id if chat else None, user.id if user else None):
             return
         self.counters["refused"] += 1

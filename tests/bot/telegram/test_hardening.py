@@ -157,3 +157,28 @@ def test_7c_paper_id_with_trailing_punctuation(srv: FakeBotAPI, engine: AnswerEn
     start_bot(srv, engine, tmp_path, scenario)
     for sent in srv.messages_to(14):
         assert str(sent["plain"]).startswith("OmniHuman-1: Rethinking"), sent["plain"]
+
+
+# --- 3. commands for other bots are not ours --------------------------------------------------------------
+def test_3_commands_addressed_to_another_bot_get_silence(srv: FakeBotAPI, engine: AnswerEngine,
+                                                          tmp_path: Path) -> None:
+    refused_group, allowed_group = -703, -704
+
+    def scenario() -> None:
+        srv.push_command(refused_group, "/top@other_bot", chat_type="group")
+        srv.push_command(refused_group, "/help@Other_Bot", chat_type="group")
+        srv.push_command(allowed_group, "/top@other_bot", chat_type="group")
+        srv.push_command(15, "/start@other_bot")  # private, allowed user
+        srv.push_command(refused_group, "/top", chat_type="group", mention_bot=True)  # ours: refused
+        srv.push_command(allowed_group, "/top", chat_type="group", mention_bot=True)  # ours: answered
+        srv.wait_for_messages(refused_group, 1, timeout=10)
+        srv.wait_for_messages(allowed_group, 1, timeout=10)
+        srv.wait_until_delivered()
+        time.sleep(0.3)
+
+    start_bot(srv, engine, tmp_path, scenario, telegram_allowed_chat_ids=[allowed_group, 15])
+    assert [m["plain"] for m in srv.messages_to(refused_group)] == [
+        "Sorry, this bot is only available in approved chats."]
+    (top,) = srv.messages_to(allowed_group)
+    assert str(top["plain"]).startswith("Most-voted papers")
+    assert srv.messages_to(15) == []
