@@ -47,6 +47,7 @@ class TokenBucket:
         self.rate = rate
         self.tokens = capacity
         self.updated = now
+        self.noted_until = float("-inf")  # the "too fast" note covers refusals until then
 
     def _refill(self, now: float) -> None:
         self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.updated) * self.rate)
@@ -93,6 +94,18 @@ class QuestionLimiter:
             self._prune(now)
         return wait
 
+    def note_due(self, user_id: int, wait: float) -> bool:
+        """Should the user be told to slow down? Once per cool-down: True for the first refusal, then
+        False until the ``wait`` it announced has passed (30 quick messages get one note, not 25)."""
+        now = self.clock()
+        bucket = self._buckets.get(user_id)
+        if bucket is None:
+            return True
+        if now < bucket.noted_until:
+            return False
+        bucket.noted_until = now + wait
+        return True
+
     def _prune(self, now: float) -> None:
         for user_id in [u for u, b in self._buckets.items() if b.full(now)]:
             del self._buckets[user_id]
@@ -101,3 +114,26 @@ class QuestionLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class Throttle:
+    """At most one event per ``interval`` seconds per key (e.g. one allowlist refusal per chat), for at
+    most ``max_keys`` keys (the least recently seen are forgotten)."""
+
+    def __init__(self, interval: float, *, clock: Clock = time.monotonic, max_keys: int = 10_000) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.max_keys = max_keys
+        self._last: OrderedDict[int, float] = OrderedDict()
+
+    def due(self, key: int) -> bool:
+        """True (and remembered) when ``key`` had no event in the last ``interval`` seconds."""
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            return False
+        self._last.pop(key, None)
+        self._last[key] = now
+        while len(self._last) > self.max_keys:
+            self._last.popitem(last=False)
+        return True

@@ -21,7 +21,7 @@ from telegram import Message, Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.telegram import views
-from bot.telegram.access import AccessPolicy, QuestionLimiter
+from bot.telegram.access import AccessPolicy, QuestionLimiter, Throttle
 from bot.telegram.addressing import addressed_text, command_argument, for_another_bot
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.replies import chat_action, reply
@@ -35,6 +35,7 @@ log = logging.getLogger("papersbot.telegram")
 Context = ContextTypes.DEFAULT_TYPE
 
 MAX_LIST = 30
+REFUSAL_EVERY_S = 300.0  # a chat outside the allowlist is told so at most once per this many seconds
 STOPPING_NOTE_S = 3.0  # how long a cancelled answer may spend telling its chat to ask again
 _TODAY = {"today", "latest", "newest", "오늘", "최신"}
 _YESTERDAY = {"yesterday", "어제"}
@@ -104,6 +105,7 @@ class Handlers:
         self.runner = runner
         self.access = access
         self.limiter = limiter
+        self.refusals = Throttle(REFUSAL_EVERY_S)
         self.counters: Counter[str] = Counter()
         self.started = time.monotonic()
 
@@ -115,8 +117,8 @@ class Handlers:
         if self.access.allows(chat.id if chat else None, user.id if user else None):
             return
         self.counters["refused"] += 1
-        if message is not None and self._addressed(message, context):
-            await reply(message, views.plain(t("refused", lang_of(user))))
+        if message is not None and self._addressed(message, context) and self.refusals.due(message.chat.id):
+            await reply(message, views.plain(t("refused", lang_of(user))))  # once per REFUSAL_EVERY_S
         raise ApplicationHandlerStop
 
     def _addressed(self, message: Message, context: Context) -> bool:
@@ -188,7 +190,8 @@ class Handlers:
         if wait <= 0:
             return True
         self.counters["rate_limited"] += 1
-        await reply(message, views.plain(t("rate_limited", lang, seconds=max(1, math.ceil(wait)))))
+        if self.limiter.note_due(user.id, wait):  # one note per cool-down, then silence until it is over
+            await reply(message, views.plain(t("rate_limited", lang, seconds=max(1, math.ceil(wait)))))
         return False
 
     # --- catalog commands -----------------------------------------------------------------------------

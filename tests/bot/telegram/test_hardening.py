@@ -8,6 +8,7 @@ A hash-embedding library keeps these fast; retrieval quality does not matter her
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -182,3 +183,24 @@ def test_3_commands_addressed_to_another_bot_get_silence(srv: FakeBotAPI, engine
     (top,) = srv.messages_to(allowed_group)
     assert str(top["plain"]).startswith("Most-voted papers")
     assert srv.messages_to(15) == []
+
+
+# --- 5. one note per cool-down, one refusal per period ---------------------------------------------------
+def test_5_a_burst_gets_its_answers_and_one_note_and_a_refused_user_one_refusal(
+        srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+    def scenario() -> None:
+        for n in range(30):
+            srv.push_text(16, f"OmniHuman-1 question {n}?")
+            srv.push_text(17, f"let me in {n}")
+        srv.wait_for_messages(16, 6, timeout=20)
+        srv.wait_for_messages(17, 1, timeout=10)
+        srv.wait_until_delivered(timeout=10)
+        time.sleep(0.5)
+
+    start_bot(srv, engine, tmp_path, scenario, telegram_allowed_chat_ids=[16], telegram_questions_burst=5,
+              telegram_questions_per_minute=6)
+    user = [str(m["plain"]) for m in srv.messages_to(16)]
+    notes = [m for m in user if "asking a little fast" in m]
+    assert len(user) == 6 and len(notes) == 1, user  # 5 answers, 1 note for 25 refused questions
+    assert re.fullmatch(r"You're asking a little fast\. Please try again in (9|10) s\.", notes[0])
+    assert [m["plain"] for m in srv.messages_to(17)] == ["Sorry, this bot is only available in approved chats."]
