@@ -43,6 +43,7 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from bot.logs import redact_text
 from config.settings import Settings
 from rag.library import Library
+from rag.sync import last_sync
 
 log = logging.getLogger("papersbot.health")
 
@@ -225,6 +226,7 @@ class Snapshot:
     last_push: datetime | None = None
     pushes_sent: int | None = None
     push_error: str | None = None
+    sync: dict[str, Any] | None = None  # the last sync's short report (rag.sync.SyncReport.health)
     problems: list[str] = field(default_factory=list)
 
 
@@ -329,6 +331,7 @@ class HealthServer:
             last = self.library.catalog.last_ingest()
             stats["last_ingest"] = last.isoformat() if last else None
             snap.index = stats
+            snap.sync = last_sync(self.library)
         except Exception as exc:
             snap.index_error = redact_text(f"{type(exc).__name__}: {exc}")
         try:
@@ -354,6 +357,9 @@ class HealthServer:
                 degraded.append(f"{index['vector_nodes']} vectors for {index['sections']} catalog sections")
         if snap.push_error:
             degraded.append(f"push store: {snap.push_error}")
+        if snap.sync is not None and not snap.sync.get("ok", True):  # a failing source never makes us unhealthy
+            errors = snap.sync.get("errors") or ["see the logs"]
+            degraded.append(f"the last sync ({snap.sync.get('at')}) failed: {errors[0]}")
         telegram: dict[str, Any] | None = None
         if self.telegram is not None:
             monitor = self.telegram
@@ -386,6 +392,7 @@ class HealthServer:
             "index": index if index is not None else {"error": snap.index_error},
             "push": {"last_push": snap.last_push.isoformat() if snap.last_push else None,
                      "pushes_sent": snap.pushes_sent, "error": snap.push_error},
+            "sync": snap.sync,
             "telegram": telegram,
         }
         return (HTTPStatus.SERVICE_UNAVAILABLE if unhealthy else HTTPStatus.OK), body
@@ -437,6 +444,11 @@ class HealthServer:
                 out.gauge("papersbot_last_ingest_timestamp_seconds", "When an ingest last changed the catalog.",
                           datetime.fromisoformat(index["last_ingest"]).timestamp())
         push = body["push"]
+        if body["sync"]:
+            out.gauge("papersbot_last_sync_timestamp_seconds", "When the last sync from the source finished.",
+                      datetime.fromisoformat(body["sync"]["at"]).timestamp())
+            out.gauge("papersbot_last_sync_ok", "1 when every day the last sync asked for could be fetched.",
+                      1 if body["sync"]["ok"] else 0)
         if push["last_push"]:
             out.gauge("papersbot_last_push_timestamp_seconds", "When the last daily push was sent.",
                       datetime.fromisoformat(push["last_push"]).timestamp())

@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -143,16 +144,21 @@ class Syncer:
     """Runs syncs for one library against one repository (and optionally Hugging Face)."""
 
     def __init__(self, library: Library, repository: DigestRepository, huggingface: HuggingFace | None, *,
-                 recheck_days: int = 2, initial_days: int = 7, batch_days: int = 10) -> None:
+                 recheck_days: int = 2, initial_days: int = 7, batch_days: int = 10,
+                 exclusive: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.library = library
         self.repository = repository
         self.huggingface = huggingface
         self.recheck_days = recheck_days
         self.initial_days = initial_days
         self.batch_days = batch_days  # days per ingest: a killed run keeps its batches; lexical rebuilds stay rare
+        # Held around each ingest only (not the downloads): the bot passes its engine's write lock, so
+        # questions pause while a batch is stored, never while the network is slow.
+        self.exclusive = exclusive
 
     @classmethod
-    def from_settings(cls, library: Library, *, transport: Any = None) -> Syncer:
+    def from_settings(cls, library: Library, *, transport: Any = None,
+                      exclusive: Callable[[], AbstractContextManager[object]] = nullcontext) -> Syncer:
         """A syncer over ``source_url`` (and ``hf_api_url`` when ``hf_enrich``); ``close()`` it after use."""
         settings = library.settings
         http = Http.create(timeout_s=settings.sync_timeout_s, max_retries=settings.sync_max_retries,
@@ -160,7 +166,7 @@ class Syncer:
         return cls(library, DigestRepository(settings.source_url, http),
                    HuggingFace(settings.hf_api_url, http) if settings.hf_enrich else None,
                    recheck_days=settings.sync_recheck_days, initial_days=settings.sync_initial_days,
-                   batch_days=settings.sync_batch_days)
+                   batch_days=settings.sync_batch_days, exclusive=exclusive)
 
     def close(self) -> None:
         self.repository.http.close()
@@ -242,8 +248,9 @@ class Syncer:
             papers = [paper for day in fetched for paper in day.papers] + enriched
             files = [day.source_file for day in fetched + unchanged if day.source_file is not None]
             if papers or files:
-                ingest_papers(self.library, papers, report.ingest, source_files=files,
-                              day_contents={day.papers[0].date: {p.arxiv_id for p in day.papers} for day in fetched})
+                with self.exclusive():
+                        ingest_papers(self.library, papers, report.ingest, source_files=files, day_contents={
+                        day.papers[0].date: {p.arxiv_id for p in day.papers} for day in fetched})
             done = {day.iso for day in fetched} | {entry.date.isoformat() for entry in others}
             self._update_pending(pending, remove=done - failed)
             if progress:

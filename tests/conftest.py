@@ -15,6 +15,13 @@ for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "PAPERS
     os.environ.pop(_name, None)
 for _name in [n for n in os.environ if n.startswith("PAPERSBOT_")]:
     os.environ.pop(_name, None)
+# The real digest repository and Hugging Face are never asked: the scheduled sync is off and both sources
+# point at a closed local port unless a test hands in its own fake servers.
+os.environ.update({
+    "PAPERSBOT_SYNC_INTERVAL_MINUTES": "0",
+    "PAPERSBOT_SOURCE_URL": "http://127.0.0.1:9/no-source-in-tests",
+    "PAPERSBOT_HF_API_URL": "http://127.0.0.1:9/no-hf-in-tests",
+})
 
 from config.settings import Settings, load_settings  # noqa: E402
 from rag.library import Library  # noqa: E402

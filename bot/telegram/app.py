@@ -41,8 +41,10 @@ from bot.telegram.polling import ResilientUpdatesRequest
 from bot.telegram.push import Pusher
 from bot.telegram.stopping import DrainingUpdateProcessor, install_stop_signals
 from bot.telegram.subscribing import SubscriptionHandlers
+from bot.telegram.syncing import SyncHandlers
 from config.settings import Settings
 from rag.answer import AnswerEngine
+from rag.sync import Syncer
 
 log = logging.getLogger("papersbot.telegram")
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -62,6 +64,7 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 ADMIN_COMMANDS: list[tuple[str, str, str]] = [
     ("stats", "Index statistics (admin)", "색인 현황 (관리자)"),
+    ("sync", "Fetch new digests now (admin)", "새 다이제스트 가져오기 (관리자)"),
 ]
 # Updates the bot asks Telegram for; callback queries are for the subscription buttons to come.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -90,6 +93,7 @@ def build_application(
     clock: Callable[[], datetime] = utc_now,
     health: HealthServer | None = None,
     stop_signals: bool = False,
+    syncer: Syncer | None = None,
 ) -> App:
     """A ready-to-start Application. Nothing touches the network until it is initialized.
 
@@ -104,7 +108,9 @@ def build_application(
     handlers = Handlers(settings, engine, runner, access, limiter or QuestionLimiter.from_settings(settings))
     owns_store = store is None  # an injected store belongs to the caller, who closes it
     store = store or SubscriptionStore(settings.subscriptions_path)
-    pusher = Pusher(settings, engine.library, store, runner, clock=clock)
+    syncer = syncer if syncer is not None else (
+        Syncer.from_settings(engine.library, exclusive=runner.exclusive) if settings.sync_interval_minutes else None)
+    pusher = Pusher(settings, engine.library, store, runner, clock=clock, syncer=syncer)
     if health is not None:  # /healthz and /metrics report the last push from the subscription store
         health.last_push = store.last_push
         health.pushes_sent = lambda: store.counts()["sent"]
@@ -116,6 +122,8 @@ def build_application(
             install_stop_signals(app, processor, settings.shutdown_grace_s)
         await register_commands(app, access)
         schedule_push(app, pusher, settings.push_check_interval_s)
+        if syncer is not None and settings.sync_interval_minutes > 0:
+            schedule_sync(app, pusher, settings.sync_interval_minutes * 60)
         if health is not None:
             await health.start(probe=app.bot.get_me)
 
@@ -123,6 +131,8 @@ def build_application(
         if health is not None:
             await health.stop()
         runner.shutdown()
+        if syncer is not None:
+            syncer.close()
         if owns_store:
             store.close()
 
@@ -141,12 +151,12 @@ def build_application(
     # getUpdates always goes through ResilientUpdatesRequest: a 401/404 must not end polling for good.
     builder = builder.get_updates_request(ResilientUpdatesRequest(get_updates_request))
     app: App = builder.build()
-    register_handlers(app, handlers, SubscriptionHandlers(settings, store))
+    register_handlers(app, handlers, SubscriptionHandlers(settings, store), SyncHandlers(pusher, access))
     app.add_error_handler(make_error_handler(token))
     return app
 
 
-def register_handlers(app: App, h: Handlers, subs: SubscriptionHandlers) -> None:
+def register_handlers(app: App, h: Handlers, subs: SubscriptionHandlers, syncs: SyncHandlers) -> None:
     """Every handler, in order. The access gate runs first (group -1) and stops refused updates."""
     message = filters.UpdateType.MESSAGE  # edited messages are not questions asked again
     private = filters.ChatType.PRIVATE
@@ -155,7 +165,8 @@ def register_handlers(app: App, h: Handlers, subs: SubscriptionHandlers) -> None
                            ("paper", h.paper), ("search", h.search), ("reset", h.reset), ("stats", h.stats)):
         app.add_handler(CommandHandler(name, callback, filters=message))
     for name, callback in (("subscribe", subs.subscribe), ("unsubscribe", subs.unsubscribe),
-                           ("subscription", subs.subscription), ("subscriptions", subs.subscription)):
+                           ("subscription", subs.subscription), ("subscriptions", subs.subscription),
+                           ("sync", syncs.sync)):
         app.add_handler(CommandHandler(name, callback, filters=message))
     app.add_handler(MessageHandler(message & private & filters.Document.ALL, h.document))
     app.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, h.text))
@@ -174,6 +185,18 @@ def schedule_push(app: App, pusher: Pusher, interval_s: float) -> None:
             log.exception("push pass failed")
 
     app.job_queue.run_repeating(tick, interval=interval_s, first=1.0, name="push",
+                                job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+
+
+def schedule_sync(app: App, pusher: Pusher, interval_s: float) -> None:
+    """Sync from the source every ``interval_s`` (the first a few seconds after start). A push pass with
+    chats due also syncs first (``Pusher._pass``); both share one sync at a time."""
+    assert app.job_queue is not None, "python-telegram-bot[job-queue] is a dependency"
+
+    async def tick(context: CallbackContext[Any, Any, Any, Any]) -> None:
+        await pusher.sync()  # logs its own failures; the next tick tries again
+
+    app.job_queue.run_repeating(tick, interval=interval_s, first=5.0, name="sync",
                                 job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
 
 

@@ -19,7 +19,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -152,6 +152,10 @@ class BlockingRunner:
     def _writing(self, call: Callable[[], T]) -> T:
         with self._lock.writing():
             return call()
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold questions back, from any thread (e.g. while a sync stores a batch of days)."""
+        return self._lock.writing()
 
     def shutdown(self) -> None:
         """Stop taking work; running calls finish in their threads (or end with the process)."""

@@ -2,7 +2,9 @@
 
 A *pass* (run by the bot's JobQueue every ``push_check_interval_s``, or once by ``papersbot push``):
 
-1. takes ``push.lock`` (one pass at a time per data dir, across processes);
+1. takes ``push.lock`` (one pass at a time per data dir, across processes); ingests the inbox, and when
+   chats are due and a sync is configured, syncs from the source first (a digest published just before
+   push time goes out in this very pass);
 2. finds due chats: their latest slot (``push_time`` in their zone) is newer than the last one handled;
 3. for each due chat whose newest digest is newer than what it last received: claim → send → mark sent
    (see :mod:`bot.subscriptions` for why that order gives exactly once); a chat with nothing new has its
@@ -38,6 +40,7 @@ from config.settings import Settings
 from rag.briefing import Briefing, compose
 from rag.inbox import InboxReport, ingest_inbox, scan
 from rag.library import Library
+from rag.sync import Syncer, SyncReport
 
 log = logging.getLogger("papersbot.push")
 T = TypeVar("T")
@@ -128,13 +131,33 @@ class Pusher:
 
     def __init__(self, settings: Settings, library: Library, store: SubscriptionStore, blocking: Blocking, *,
                  clock: Callable[[], datetime] = utc_now,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 syncer: Syncer | None = None) -> None:
         self.settings = settings
         self.library = library
         self.store = store
         self.blocking = blocking
         self.clock = clock
         self.sleep = sleep
+        self.syncer = syncer
+        self._syncing: asyncio.Lock | None = None  # made on first use, inside the running loop
+
+    async def sync(self) -> SyncReport | None:
+        """One sync from the source (None when no syncer is configured). Runs in a thread of its own, so
+        downloads never hold a question back (only storing a batch does). Concurrent callers wait for
+        the running sync instead of starting another; failures are logged, never raised."""
+        if self.syncer is None:
+            return None
+        self._syncing = self._syncing or asyncio.Lock()
+        if self._syncing.locked():
+            async with self._syncing:  # one just finished: its result is what the caller wanted
+                return None
+        async with self._syncing:
+            try:
+                return await asyncio.to_thread(self.syncer.run)
+            except Exception:  # a failing source must never stop the bot or the push
+                log.exception("sync failed")
+                return None
 
     async def run_due(self, bot: Bot | None, *, dry_run: bool = False,
                       keep_going: Callable[[], bool] = lambda: True) -> PushReport:
@@ -166,15 +189,22 @@ class Pusher:
             log.exception("inbox: ingest failed; the files stay in %s for the next check", inbox)
             return None
 
+    async def _newest(self) -> str | None:
+        dates = await self.blocking.read(self.library.catalog.dates)
+        return dates[0] if dates else None
+
     async def _pass(self, bot: Bot | None, report: PushReport, dry_run: bool, keep_going: Callable[[], bool]) -> None:
         if not dry_run:
             await self.check_inbox()  # digests dropped in before push time go out in this very pass
-        dates = await self.blocking.read(self.library.catalog.dates)
-        newest = dates[0] if dates else None
-        report.digest_date = newest
         now = self.clock()
-        left = self.store.in_flight()
+        newest = await self._newest()
         send, idle = plan(self.store, newest, now)
+        if (send or idle) and not dry_run and self.syncer is not None:
+            await self.sync()  # the day's digest, if it was published since the last scheduled sync
+            newest = await self._newest()
+            send, idle = plan(self.store, newest, now)
+        report.digest_date = newest
+        left = self.store.in_flight()
         report.due = len(send) + len(idle)
         report.nothing_new = len(idle)
         if dry_run:

@@ -34,8 +34,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "/unsubscribe — stop the push\n/help — this help",
     },
     "help_admin": {
-        "ko": "관리자: /stats — 색인 현황. 다이제스트 파일(.md/.txt)을 보내면 색인에 추가합니다.",
-        "en": "Admin: /stats — index statistics. Send a digest file (.md/.txt) to add it to the index.",
+        "ko": "관리자: /stats — 색인 현황. /sync — 원본에서 새 다이제스트 가져오기. 다이제스트 파일(.md/.txt)을 보내면 "
+              "색인에 추가합니다.",
+        "en": "Admin: /stats — index statistics. /sync — fetch new digests from the source now. Send a digest file "
+              "(.md/.txt) to add it to the index.",
     },
     "refused": {
         "ko": "죄송합니다. 이 봇은 허용된 대화에서만 사용할 수 있습니다.",
@@ -102,6 +104,28 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reset_done": {
         "ko": "대화 맥락을 지웠습니다. 새 질문을 보내 주세요.",
         "en": "Done: I've forgotten this conversation. Ask away.",
+    },
+    "sync_off": {
+        "ko": "원본 동기화가 꺼져 있습니다 (sync_interval_minutes = 0).",
+        "en": "Syncing from the source is turned off (sync_interval_minutes = 0).",
+    },
+    "sync_started": {
+        "ko": "원본 저장소에서 새 다이제스트를 가져오는 중입니다…",
+        "en": "Fetching new digests from the source…",
+    },
+    "sync_failed": {
+        "ko": "동기화에 실패했습니다. 자세한 내용은 로그와 /healthz에 있습니다.",
+        "en": "The sync failed; details are in the logs and /healthz.",
+    },
+    "sync_done": {
+        "ko": "동기화 완료: {fetched}일 가져옴, 논문 {added}편 추가 · {updated}편 갱신 (최신 {newest}).",
+        "en": "Sync done: {fetched} day(s) fetched, {added} paper(s) added, {updated} updated (newest {newest}).",
+    },
+    "sync_partly": {
+        "ko": "동기화 일부 실패: {fetched}일 가져옴, {failed}일 실패 (다음 동기화에서 다시 시도합니다). "
+              "논문 {added}편 추가.",
+        "en": "Sync partly failed: {fetched} day(s) fetched, {failed} failed (retried next sync); "
+              "{added} paper(s) added.",
     },
     "admin_only": {
         "ko": "관리자만 사용할 수 있는 기능입니다.",

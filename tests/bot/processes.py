@@ -35,6 +35,10 @@ def clean_env(**settings: str) -> dict[str, str]:
     (e.g. ``PAPERSBOT_DATA_DIR=...``). One OpenMP thread unless the caller says otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}
     env["OMP_NUM_THREADS"] = "1"
+    # Never the real digest repository or Hugging Face: no scheduled sync, sources on a closed local port.
+    env["PAPERSBOT_SYNC_INTERVAL_MINUTES"] = "0"
+    env["PAPERSBOT_SOURCE_URL"] = "http://127.0.0.1:9/no-source-in-tests"
+    env["PAPERSBOT_HF_API_URL"] = "http://127.0.0.1:9/no-hf-in-tests"
     env.update(settings)
     return env
 

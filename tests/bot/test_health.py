@@ -304,3 +304,23 @@ def test_papersbot_bot_process_serves_health_and_logs_json(tmp_path: Path) -> No
     assert exit_code == 0 and srv.token not in log
     events = [json.loads(line) for line in log.splitlines() if line.strip()]
     assert any(e["logger"] == "papersbot.health" and "listening" in e["message"] for e in events), log
+
+
+def test_the_last_sync_is_reported_and_a_failed_one_degrades(fast_library: Library) -> None:
+    from rag.sync import LAST_SYNC_KEY, SyncReport
+
+    library = fast_library
+    ingest_paths(library, [str(SAMPLES)])
+    health = HealthServer(library, cache_s=0)
+    code, body = asyncio.run(health.health())
+    assert body["sync"] is None  # never synced
+    report = SyncReport(days_fetched=["2025-02-05"], finished_at="2025-02-06T00:05:00+00:00")
+    library.catalog.set_meta(LAST_SYNC_KEY, json.dumps(report.health()))
+    code, body = asyncio.run(health.health())
+    assert body["sync"]["ok"] and body["sync"]["days_fetched"] == 1 and body["status"] == "ok"
+    assert "papersbot_last_sync_ok 1" in asyncio.run(health.metrics())
+    report.days_failed.append({"date": "2025-02-06", "error": "GET …/06.md: HTTP 503 (after 4 attempts)"})
+    library.catalog.set_meta(LAST_SYNC_KEY, json.dumps(report.health()))
+    code, body = asyncio.run(health.health())
+    assert code == 200 and body["status"] == "degraded"
+    assert any("last sync" in p and "HTTP 503" in p for p in body["problems"])
