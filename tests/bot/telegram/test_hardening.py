@@ -23,11 +23,12 @@ from config.settings import load_settings
 from rag.answer import AnswerEngine
 from rag.ingest import ingest_paths
 from rag.library import Library
+from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
-from tests.bot.telegram.harness import bot_settings, serve
+from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
 from tests.conftest import SAMPLES
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api
+from tests.fakes.fixtures import running_bot_api, running_openai
 from tests.helpers import HashEmbedding
 
 ADMIN = 900
@@ -204,3 +205,38 @@ def test_5_a_burst_gets_its_answers_and_one_note_and_a_refused_user_one_refusal(
     assert len(user) == 6 and len(notes) == 1, user  # 5 answers, 1 note for 25 refused questions
     assert re.fullmatch(r"You're asking a little fast\. Please try again in (9|10) s\.", notes[0])
     assert [m["plain"] for m in srv.messages_to(17)] == ["Sorry, this bot is only available in approved chats."]
+
+
+# --- 2. links only from our metadata, no debris --------------------------------------------------------
+# Anything Telegram would make clickable in plain text: URLs, www., bare domains (with a TLD-like ending),
+# e-mail addresses. A superset of Telegram's own rules, so a pass here means nothing was linkable.
+LINKABLE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://|\bwww\.|[\w.+-]+@[\w-]+\.\w|(?<![\w.])(?:[\w-]+\.)+[a-z]{2,}\b(?!\.\d)")
+
+
+def test_2_model_links_without_a_scheme_are_removed_without_debris(srv: FakeBotAPI, library: Library,
+                                                                     tmp_path: Path) -> None:
+    reply = ("OmniHuman-1은 인물 애니메이션 모델입니다 [1]. 추가로 evil.example.com/login 도 참고하세요 ([9]). "
+             "원문은 arxiv.org/abs/2999.00001 에 있고, 커뮤니티는 t.me/joinchat/abc 와 www.x.org 입니다 [1]. "
+             "문의: bob@evil.example.com. See [the paper](https://evil.example/p) or <a href=\"http://e.vil\">here</a>.")
+    with running_openai(default_reply=reply) as oai:
+        llm_settings = load_settings(data_dir=tmp_path / "llm", llm_base_url=oai.base_url, llm_api_key="k",
+                                     llm_max_retries=0, llm_model="fake-model")
+        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings), ConversationMemory(6, 100))
+
+        def scenario() -> None:
+            srv.push_text(18, "OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?")
+            srv.wait_for_messages(18, 1, timeout=20)
+
+        start_bot(srv, engine, tmp_path, scenario)
+        assert oai.chat_requests()
+    (answer,) = srv.messages_to(18)
+    plain = str(answer["plain"])
+    body = plain.split("\n\n")[0]
+    assert body == ("OmniHuman-1은 인물 애니메이션 모델입니다 [1]. 추가로 참고하세요. "
+                    "원문은 있고, 커뮤니티는 입니다 [1]. 문의. See the paper or here.")
+    assert html_plain(str(answer["text"])) == plain
+    assert set(links(answer)) == {"https://arxiv.org/abs/2502.01061"}  # every link is ours
+    for token in ("evil", "2999", "t.me", "x.org", "joinchat", "e.vil", "href"):
+        assert token not in plain, token
+    assert LINKABLE.findall(plain) == [], LINKABLE.findall(plain)
+    assert not re.search(r"\(\s*\)|\[\s*\]|  | [.,;:!?]", plain), plain
