@@ -12,6 +12,7 @@ from rag.answer import AnswerEngine
 from rag.library import Library
 from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
+from tests.conftest import SAMPLES
 from tests.fakes.fixtures import running_openai
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -171,3 +172,33 @@ def test_a_standalone_question_with_a_pronoun_is_not_a_follow_up(sample_library:
     engine.ask("KV 캐시를 줄이는 방법을 다룬 논문은?", conversation_id="c")
     answer = engine.ask("What is DINO-X and what kinds of objects can it detect?", conversation_id="c")
     assert answer.citations[0].arxiv_id == "2411.14347"
+
+
+def with_abstract(library: Library) -> Library:
+    """``library`` after a sync gave OmniHuman-1 its English abstract (no network: stored directly)."""
+    from dataclasses import replace
+
+    from rag.ingest import IngestReport, ingest_papers
+
+    paper = library.catalog.get(OMNIHUMAN)
+    assert paper is not None
+    abstract = ("OmniHuman-1 animates a person from one image and a motion signal. "
+                "Mixing audio, pose and text conditions in training lets it use far more data.")
+    report = ingest_papers(library, [replace(paper, abstract=abstract)], IngestReport())
+    assert report.embedded == 1  # the abstract node only
+    return library
+
+
+def test_extractive_answers_quote_the_english_abstract_to_english_questions(fast_library: Library) -> None:
+    from rag.ingest import ingest_paths
+
+    ingest_paths(fast_library, [str(SAMPLES)])
+    engine = engine_for(with_abstract(fast_library), None)
+    # (A hash embedder ranks at random: the paper is found by its name, among the cited ones.)
+    english = engine.ask("What does OmniHuman-1 animate?")
+    assert OMNIHUMAN in [c.arxiv_id for c in english.citations]
+    assert "animates a person from one image" in english.text
+    korean = engine.ask("OmniHuman-1 설명해줘")
+    assert OMNIHUMAN in [c.arxiv_id for c in korean.citations] and "animates a person" not in korean.text
+    looked_up = engine.ask(f"{OMNIHUMAN}")  # an id: every section, the abstract included
+    assert "Abstract: OmniHuman-1 animates" in looked_up.text and "What's New: " in looked_up.text

@@ -87,3 +87,14 @@ def test_long_paper_view_splits_validly() -> None:
     assert len(parts) > 1
     for part in parts:
         assert parse_telegram_html(part.html)[0] == part.text and len(part.html) <= 4096
+
+
+def test_paper_view_shows_summary_abstract_and_unknown_votes() -> None:
+    older = paper(votes=None, whats_new="", technical_details="", performance_highlights="",
+                  summary="자유 형식 요약 첫 줄.\n둘째 줄.", abstract="An English abstract.")
+    for lang, unknown in (("en", "votes unknown"), ("ko", "추천 수 미상")):
+        plain, _ = parse_telegram_html(to_html(paper_view(older, lang)))
+        assert unknown in plain and "What's New" not in plain
+        assert "Summary\n자유 형식 요약 첫 줄.\n둘째 줄." in plain and "Abstract\nAn English abstract." in plain
+    listed, _ = parse_telegram_html(to_html(top_view("2025-02-05", [older], "en")))
+    assert "votes unknown" in listed
