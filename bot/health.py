@@ -3,9 +3,11 @@
 HEALTHCHECK command), which asks ``/healthz`` and turns the answer into an exit code.
 
 Reported: index size (catalog, vectors, lexical), the last ingest that changed the catalog, the last push,
-and Telegram reachability. Reachability comes from the bot's own Bot API traffic: :class:`MonitoredRequest`
-wraps PTB's HTTP request objects and tells a :class:`TelegramMonitor` about every round trip. Long polling
-makes one every few seconds; when the bot has been quiet (webhook mode) the server probes with ``getMe``.
+Telegram reachability, and the LLM's recent record (the reasons answers fell back to extractive: users
+only read a neutral note in their language). Reachability comes from the bot's own Bot API traffic:
+:class:`MonitoredRequest` wraps PTB's HTTP request objects and tells a :class:`TelegramMonitor` about every
+round trip. Long polling makes one every few seconds; when the bot has been quiet (webhook mode) the server
+probes with ``getMe``.
 
 Status: ``ok``; ``degraded`` (still HTTP 200: an empty or inconsistent index, a Bot API failure younger than
 ``telegram_grace_s``, no round trip yet, failing ``getUpdates`` calls); ``unhealthy`` (HTTP 503: the library
@@ -249,6 +251,7 @@ class HealthServer:
         telegram: TelegramMonitor | None = None,
         last_push: Callable[[], datetime | None] = _never,
         pushes_sent: Callable[[], int | None] = _never,
+        llm: Callable[[], dict[str, Any] | None] = _never,
         telegram_grace_s: float = 300.0,
         updates_max_age_s: float | None = None,
         probe_interval_s: float = 60.0,
@@ -260,6 +263,7 @@ class HealthServer:
         self.host, self.port = host, port
         self.telegram = telegram
         self.last_push, self.pushes_sent = last_push, pushes_sent
+        self.llm = llm  # the answer engine's LLM record (AnswerEngine.llm_health); None: no LLM
         self.telegram_grace_s, self.probe_interval_s = telegram_grace_s, probe_interval_s
         self.updates_max_age_s = updates_max_age_s  # None: updates are not polled (webhook mode, tests)
         self.cache_s, self.read_timeout_s = cache_s, read_timeout_s
@@ -382,6 +386,9 @@ class HealthServer:
                 degraded.append("no Telegram Bot API round trip yet")
             if self.updates_max_age_s is not None:
                 telegram["updates"] = self._updates(monitor, now, unhealthy, degraded)
+        llm = self._llm()
+        if llm is not None and llm["failing"]:  # answers still come (extractive), so degraded at worst
+            degraded.append(f"LLM failing: {llm['last_error']} (answers fall back to extractive)")
         status = "unhealthy" if unhealthy else "degraded" if degraded else "ok"
         body = {
             "status": status,
@@ -394,8 +401,23 @@ class HealthServer:
                      "pushes_sent": snap.pushes_sent, "error": snap.push_error},
             "sync": snap.sync,
             "telegram": telegram,
+            "llm": llm,
         }
         return (HTTPStatus.SERVICE_UNAVAILABLE if unhealthy else HTTPStatus.OK), body
+
+    def _llm(self) -> dict[str, Any] | None:
+        try:
+            record = self.llm()
+        except Exception as exc:  # a broken report must not break /healthz
+            return {"failing": True, "last_error": redact_text(f"{type(exc).__name__}: {exc}")}
+        if record is None:
+            return None
+        record = dict(record)
+        for key in ("last_ok", "last_error_at"):
+            record[key] = _iso(record.get(key))
+        if record.get("last_error"):
+            record["last_error"] = redact_text(str(record["last_error"]))
+        return record
 
     def _updates(self, monitor: TelegramMonitor, now: float, unhealthy: list[str],
                  degraded: list[str]) -> dict[str, Any]:

@@ -57,8 +57,12 @@ class Found:
     sources: list[Source]
     covered: bool
     retrieval_query: str
-    note: str | None = None  # e.g. "no digest on 2026-11-20"
+    note: str | None = None  # for operators (JSON, logs), English: e.g. "no digest for 2026-11-20"
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # What users are told, in their language, when nothing is found (see AnswerEngine._not_covered).
+    missing_ids: list[str] = field(default_factory=list)  # asked-for arXiv ids that are not in the digests
+    missing_date: str | None = None  # the asked-for date(s) that have no digest
+    newest: str | None = None  # the newest digest date, when missing_date is set
 
 
 @dataclass
@@ -96,6 +100,30 @@ class Answer:
         return "\n".join(lines)
 
 
+@dataclass
+class LLMStatus:
+    """How the LLM has been answering: for operators (``/healthz``), never shown to users."""
+
+    last_ok: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    answers: int = 0
+    failures: int = 0
+
+    def succeeded(self) -> None:
+        self.answers += 1
+        self.last_ok = time.time()
+
+    def failed(self, reason: str) -> None:
+        self.failures += 1
+        self.last_error, self.last_error_at = reason, time.time()
+
+    @property
+    def failing(self) -> bool:
+        """The last attempt failed."""
+        return self.last_error_at is not None and (self.last_ok is None or self.last_error_at > self.last_ok)
+
+
 def load_prompt(folder: Path, name: str) -> str:
     return (folder / name).read_text(encoding="utf-8")
 
@@ -109,6 +137,7 @@ class AnswerEngine:
         self.retriever = HybridRetriever(library)
         self.prompts_dir = prompts_dir or library.settings.prompts_dir
         self.system_prompt_path: Path | None = None  # overrides answer_system.txt (the REPL's /prompt)
+        self.llm_status = LLMStatus()
         self._clock = clock or (lambda: datetime.now(ZoneInfo(DEFAULT_ZONE)).date())
 
     @classmethod
@@ -116,6 +145,15 @@ class AnswerEngine:
         settings = library.settings
         llm = ChatLLM.from_settings(settings) if settings.llm_configured else None
         return cls(library, llm, ConversationMemory(settings.memory_turns, settings.memory_conversations))
+
+    def llm_health(self) -> dict[str, Any] | None:
+        """The LLM's recent record for ``/healthz``; None when no LLM is configured."""
+        if self.llm is None:
+            return None
+        status = self.llm_status
+        return {"model": self.llm.model, "failing": status.failing, "last_error": status.last_error,
+                "last_error_at": status.last_error_at, "last_ok": status.last_ok, "answers": status.answers,
+                "failures": status.failures}
 
     # --- retrieval -------------------------------------------------------------------------------------
     def find(self, question: str, conversation_id: str | None = None, top_k: int | None = None) -> Found:
@@ -131,7 +169,7 @@ class AnswerEngine:
             missing = [i for i in plan.arxiv_ids if i not in by_id]
             note = f"not in the digests: {', '.join(missing)}" if missing else None
             sources = [Source(p) for p in by_id.values()]
-            return Found(plan, sources, bool(sources), question, note, timings)
+            return Found(plan, sources, bool(sources), question, note, timings, missing_ids=missing)
 
         allowed: list[str] | None = None
         note = None
@@ -141,7 +179,9 @@ class AnswerEngine:
                 newest = catalog.dates()[:1]
                 note = f"no digest for {plan.date_words or 'that date'}" + (
                     f"; the newest is {newest[0]}" if newest else "")
-                return Found(plan, [], False, question, note, timings)
+                asked = ", ".join(plan.dates) or (plan.date_words or "").replace("..", " – ")
+                return Found(plan, [], False, question, note, timings, missing_date=asked,
+                             newest=newest[0] if newest else None)
 
         if plan.mode == "top":
             assert plan.dates is not None or plan.by_votes
@@ -214,8 +254,10 @@ class AnswerEngine:
                 llm_info.update(used=True, model=self.llm.model)
                 if not text:
                     raise LLMUnavailable("the LLM returned an empty answer")
+                self.llm_status.succeeded()
             except LLMUnavailable as exc:
                 llm_info.update(used=False, model=self.llm.model, reason=exc.reason)
+                self.llm_status.failed(exc.reason)
                 text, cited = self._extractive(found, lang, question)
         if found.plan.mode in ("top", "lookup"):
             llm_info["reason"] = llm_info["reason"] or "metadata question: answered from the catalog"
@@ -280,25 +322,47 @@ class AnswerEngine:
                           for n, (i, text) in enumerate(picked, start=1)]
         return "\n".join(lines), [i for i, _ in picked]
 
+    # What users read is in their language and says nothing about our internals; the details (the LLM's
+    # reason, the English note) are in Answer.llm / Found.note, the logs and /healthz.
     @staticmethod
     def _not_covered(found: Found, lang: str) -> str:
-        if found.note and found.note.startswith("no digest"):
-            return (f"해당 날짜의 다이제스트가 없습니다 ({found.note})." if lang == "ko"
-                    else f"There is no digest for that date ({found.note}).")
+        ko = lang == "ko"
+        if found.missing_date is not None:
+            if found.newest is None:
+                return "아직 색인된 다이제스트가 없습니다." if ko else "No digests have been loaded yet."
+            when = found.missing_date or ("그 날짜" if ko else "that date")
+            return (f"{when} 다이제스트는 없습니다. 가장 최근 다이제스트는 {found.newest}입니다." if ko
+                    else f"There is no digest for {when}; the newest is {found.newest}.")
         if found.plan.mode == "lookup":
-            return (f"그 논문은 다이제스트에 없습니다 ({found.note})." if lang == "ko"
-                    else f"That paper is not in the digests ({found.note}).")
-        return ("저장된 다이제스트에는 이 질문에 답하는 논문이 없습니다." if lang == "ko"
+            ids = ", ".join(found.missing_ids)
+            return (f"{ids} 논문은 다이제스트에 없습니다." if ko
+                    else f"{'Paper' if len(found.missing_ids) == 1 else 'Papers'} {ids} "
+                         f"{'is' if len(found.missing_ids) == 1 else 'are'} not in the digests.")
+        return ("저장된 다이제스트에는 이 질문에 답하는 논문이 없습니다." if ko
                 else "None of the stored digests cover this question.")
 
     @staticmethod
     def _note(llm_info: dict[str, Any], lang: str, found: Found) -> str | None:
         if llm_info["used"] or found.plan.mode in ("top", "lookup") or not found.covered:
             return None
-        reason = llm_info["reason"] or "no LLM"
+        if llm_info["model"] is None:  # no LLM configured, or switched off
+            return ("ⓘ LLM 없이 요약문에서 발췌한 답변입니다." if lang == "ko"
+                    else "ⓘ Extractive answer from the digest summaries.")
+        en, ko = _user_reason(str(llm_info["reason"] or ""))
         if lang == "ko":
-            return f"ⓘ LLM 없이 요약문에서 발췌한 답변입니다 ({reason})."
-        return f"ⓘ Extractive answer from the digest summaries ({reason})."
+            return f"ⓘ {ko} 요약문에서 발췌한 답변입니다."
+        return f"ⓘ Extractive answer from the digest summaries ({en})."
+
+
+def _user_reason(reason: str) -> tuple[str, str]:
+    """(English, Korean) words for users about an LLM failure (``rag.llm._classify``'s reasons). A slow or
+    busy LLM is worth saying; a refused key, a rejected request or anything unknown is the operator's
+    problem (logged, and in /healthz): users get a neutral note."""
+    if "timed out" in reason:
+        return "the LLM timed out", "LLM 응답이 늦어"
+    if "rate-limited" in reason:
+        return "the LLM is busy", "LLM이 붐벼"
+    return "the language model is unavailable right now", "지금은 LLM을 쓸 수 없어"
 
 
 def _votes(votes: int | None, lang: str) -> str:

@@ -114,6 +114,7 @@ def build_application(
     if health is not None:  # /healthz and /metrics report the last push from the subscription store
         health.last_push = store.last_push
         health.pushes_sent = lambda: store.counts()["sent"]
+        health.llm = engine.llm_health  # why answers fell back to extractive: operators' business
 
     processor = DrainingUpdateProcessor(settings.telegram_concurrent_updates)
 

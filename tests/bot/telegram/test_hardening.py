@@ -240,3 +240,41 @@ def test_2_model_links_without_a_scheme_are_removed_without_debris(srv: FakeBotA
         assert token not in plain, token
     assert LINKABLE.findall(plain) == [], LINKABLE.findall(plain)
     assert not re.search(r"\(\s*\)|\[\s*\]|  | [.,;:!?]", plain), plain
+
+
+# --- 6. users read their language; operators get the details ---------------------------------------------
+def test_6_korean_replies_carry_no_internal_english_and_healthz_has_the_details(
+        srv: FakeBotAPI, library: Library, tmp_path: Path) -> None:
+    with running_openai() as oai:
+        for _ in range(3):
+            oai.script_error(401)
+        llm_settings = load_settings(data_dir=tmp_path / "llm", llm_base_url=oai.base_url, llm_api_key="k",
+                                     llm_max_retries=0, llm_model="fake-model")
+        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings), ConversationMemory(6, 100))
+        monitor = TelegramMonitor()
+        request, get_updates = monitored_requests(monitor)
+        health = HealthServer(library, telegram=monitor, cache_s=0)
+        app = build_application(bot_settings(srv, tmp_path / "bot"), engine, request=request,
+                                get_updates_request=get_updates, health=health)
+        questions = ["OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?",
+                     "2999.00001 논문은 뭐야?", "2026년 1월 1일 논문 알려줘"]
+
+        def scenario() -> tuple[int, dict[str, Any]]:
+            for n, question in enumerate(questions, start=1):
+                srv.push_text(19, question, user_id=19)
+                srv.wait_for_messages(19, n, timeout=20)
+            return healthz(health.port)
+
+        code, body = serve(app, scenario)
+    replies = [str(m["plain"]).split("\n\n") for m in srv.messages_to(19)]
+    llm_down, missing_paper, missing_date = replies
+    assert llm_down[1] == "ⓘ 지금은 LLM을 쓸 수 없어 요약문에서 발췌한 답변입니다." and llm_down[-1].startswith("출처")
+    assert missing_paper == ["2999.00001 논문은 다이제스트에 없습니다."]
+    assert missing_date == ["2026-01-01 다이제스트는 없습니다. 가장 최근 다이제스트는 2025-02-05입니다."]
+    everything = "\n".join("\n\n".join(r) for r in replies)
+    for internal in ("LLM refused", "API key", "401", "not in the digests", "no digest for", "newest is"):
+        assert internal not in everything, internal
+    # The operator's view: degraded (answers still come), with the reason.
+    assert code == 200 and body["status"] == "degraded"
+    assert body["llm"]["failing"] is True and body["llm"]["last_error"] == "the LLM refused the API key (401)"
+    assert "LLM failing: the LLM refused the API key (401) (answers fall back to extractive)" in body["problems"]
