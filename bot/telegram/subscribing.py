@@ -6,9 +6,10 @@ left out keep them (or take the defaults from settings); ``/subscribe -`` clears
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -25,7 +26,48 @@ from rag.briefing import parse_topics
 Context = ContextTypes.DEFAULT_TYPE
 _TIMEISH = re.compile(r"^\d{1,2}[:.]\d{1,2}$")
 _ZONEISH = re.compile(r"^(?:UTC|GMT|[A-Z][A-Za-z_]+(?:/[A-Za-z0-9_+\-]+)+)$")
+_OFFSET = re.compile(r"^(?:UTC|GMT)([+-])(\d{1,2})(?::?(\d{2}))?$", re.I)  # UTC+9, GMT-05:00, utc+0930
+_AREAS = {"africa", "america", "antarctica", "arctic", "asia", "atlantic", "australia", "brazil", "canada",
+          "chile", "etc", "europe", "indian", "mexico", "pacific", "us"}
 CLEAR = {"-", "none", "없음"}
+
+
+@functools.cache
+def _zones() -> dict[str, str]:
+    """Every IANA zone name by its lower-case spelling (``europe/berlin`` → ``Europe/Berlin``)."""
+    return {name.lower(): name for name in available_timezones()}
+
+
+def parse_zone(word: str) -> str | SubscribeError | None:
+    """The IANA zone ``word`` names, matched case-insensitively; ``UTC+9``/``GMT-5`` become the fixed-offset
+    zones ``Etc/GMT-9``/``Etc/GMT+5`` (POSIX signs are inverted); an error for something zone-shaped that is
+    not one (or an offset with minutes: no IANA zone has one without a city); None when it is no zone at
+    all (then it starts the topics)."""
+    if word.upper() in ("UTC", "GMT", "Z"):
+        return "UTC"
+    offset = _OFFSET.match(word)
+    if offset is not None:
+        sign, hours, minutes = offset.groups()
+        if minutes and int(minutes):
+            return SubscribeError("subscribe_bad_offset", word)
+        if int(hours) == 0:
+            return "UTC"
+        zone = f"Etc/GMT{'-' if sign == '+' else '+'}{int(hours)}"
+        return zone if zone.lower() in _zones() else SubscribeError("subscribe_bad_zone", word)
+    # Area/City names only: single-word legacy names ("Japan", "Turkey", "CET") read as topics, as before.
+    if "/" in word and (found := _zones().get(word.lower())) is not None:
+        return found
+    if _ZONEISH.match(word) or ("/" in word and word.split("/", 1)[0].lower() in _AREAS):
+        return SubscribeError("subscribe_bad_zone", word)
+    return None
+
+
+def zone_label(zone: str) -> str:
+    """How a zone is shown: ``Etc/GMT-9`` (POSIX sign) as ``UTC+9``; named zones as they are."""
+    match = re.fullmatch(r"Etc/GMT([+-])(\d{1,2})", zone)
+    if match is None:
+        return zone
+    return f"UTC{'-' if match.group(1) == '+' else '+'}{int(match.group(2))}"
 
 
 @dataclass(frozen=True)
@@ -54,12 +96,14 @@ def parse_subscribe(argument: str, max_topics: int) -> SubscribeRequest | Subscr
             if parsed is None:
                 return SubscribeError("subscribe_bad_time", word)
             push_time = parsed.strftime("%H:%M")
-        elif zone is None and _ZONEISH.match(word):
+        elif zone is None and (found := parse_zone(word)) is not None:
+            if isinstance(found, SubscribeError):
+                return found
             try:
-                ZoneInfo(word)
+                ZoneInfo(found)
             except (ZoneInfoNotFoundError, ValueError):
                 return SubscribeError("subscribe_bad_zone", word)
-            zone = word
+            zone = found
         else:
             break
         words.pop(0)
@@ -125,7 +169,8 @@ class SubscriptionHandlers:
         """Time and zone, topics, next push: what /subscribe confirms and /subscription shows."""
         topics = (t("subscription_topics", lang, topics=", ".join(sub.topics)) if sub.topics
                   else t("subscription_no_topics", lang))
-        return [t("subscribe_done", lang, time=sub.push_time, zone=sub.timezone, count=self.settings.push_top_n),
+        return [t("subscribe_done", lang, time=sub.push_time, zone=zone_label(sub.timezone),
+                  count=self.settings.push_top_n),
                 topics, t("subscribe_next", lang, when=_next(sub.push_time, sub.timezone))]
 
 

@@ -172,8 +172,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I can't read “{value}” as a time. Use 24-hour HH:MM, e.g. 08:30.",
     },
     "subscribe_bad_zone": {
-        "ko": "“{value}” 은(는) 알 수 없는 시간대입니다. 예: Asia/Seoul, Europe/Berlin, UTC",
-        "en": "“{value}” is not a time zone I know. Examples: Asia/Seoul, Europe/Berlin, UTC",
+        "ko": "“{value}” 은(는) 알 수 없는 시간대입니다. 예: Asia/Seoul, Europe/Berlin, UTC, UTC+9",
+        "en": "“{value}” is not a time zone I know. Examples: Asia/Seoul, Europe/Berlin, UTC, UTC+9",
+    },
+    "subscribe_bad_offset": {
+        "ko": "“{value}”: 정시가 아닌 시차는 도시 이름의 시간대로 적어 주세요. 예: Asia/Kolkata, Australia/Adelaide",
+        "en": "“{value}”: for an offset that is not a whole hour, name the zone by its city, e.g. Asia/Kolkata, "
+        "Australia/Adelaide",
     },
     "subscribe_too_many_topics": {
         "ko": "주제는 {limit}개까지 가능합니다. 앞의 {limit}개만 저장했습니다.",

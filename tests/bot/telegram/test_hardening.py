@@ -278,3 +278,36 @@ def test_6_korean_replies_carry_no_internal_english_and_healthz_has_the_details(
     assert code == 200 and body["status"] == "degraded"
     assert body["llm"]["failing"] is True and body["llm"]["last_error"] == "the LLM refused the API key (401)"
     assert "LLM failing: the LLM refused the API key (401) (answers fall back to extractive)" in body["problems"]
+
+
+# --- 7b. time zones: any case, UTC±N understood, the rest refused clearly --------------------------------
+def test_7b_subscribe_time_zones_case_insensitive_and_utc_offsets(srv: FakeBotAPI, engine: AnswerEngine,
+                                                                   tmp_path: Path) -> None:
+    from bot.subscriptions import SubscriptionStore
+
+    store = SubscriptionStore(tmp_path / "subs.sqlite3")
+    commands = ["/subscribe 08:30 europe/berlin diffusion", "/subscribe 07:00 UTC+9", "/subscribe gmt-5",
+                "/subscribe UTC+5:30", "/subscribe 08:00 asia/atlantis RL"]
+
+    def scenario() -> list[Any]:
+        seen = []
+        for n, command in enumerate(commands, start=1):
+            srv.push_command(21, command)
+            srv.wait_for_messages(21, n, timeout=10)
+            current = store.get(21)
+            seen.append(None if current is None else (current.push_time, current.timezone, list(current.topics)))
+        return seen
+
+    try:
+        app = build_application(bot_settings(srv, tmp_path / "bot"), engine, store=store)
+        seen = serve(app, scenario)
+    finally:
+        store.close()
+    berlin, plus9, minus5, half, atlantis = (str(m["plain"]) for m in srv.messages_to(21))
+    assert seen[0] == ("08:30", "Europe/Berlin", ["diffusion"])  # a zone, not a topic
+    assert seen[1] == ("07:00", "Etc/GMT-9", ["diffusion"]) and "07:00 (UTC+9)" in plus9
+    assert seen[2] == ("07:00", "Etc/GMT+5", ["diffusion"]) and "(UTC-5)" in minus5
+    assert "Europe/Berlin" in berlin and "Topics: diffusion" in berlin
+    assert half.startswith("“UTC+5:30”: for an offset that is not a whole hour, name the zone by its city")
+    assert atlantis.startswith("“asia/atlantis” is not a time zone I know")
+    assert seen[3] == seen[4] == seen[2]  # refused: nothing changed
