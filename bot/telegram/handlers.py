@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from telegram import Message, Update, User
+from telegram.error import BadRequest
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.telegram import views
@@ -35,6 +36,7 @@ log = logging.getLogger("papersbot.telegram")
 Context = ContextTypes.DEFAULT_TYPE
 
 MAX_LIST = 30
+TELEGRAM_DOWNLOAD_MB = 20  # bots cannot download larger files (Bot API getFile: "file is too big")
 REFUSAL_EVERY_S = 300.0  # a chat outside the allowlist is told so at most once per this many seconds
 STOPPING_NOTE_S = 3.0  # how long a cancelled answer may spend telling its chat to ask again
 _TODAY = {"today", "latest", "newest", "오늘", "최신"}
@@ -283,13 +285,19 @@ class Handlers:
         if not name.lower().endswith(DIGEST_SUFFIXES):
             await reply(message, views.plain(t("upload_type", lang)))
             return
-        max_mb = self.settings.max_digest_mb
+        max_mb = min(self.settings.max_digest_mb, TELEGRAM_DOWNLOAD_MB)
         if document.file_size is not None and document.file_size > max_mb * 1_000_000:
             await reply(message, views.plain(t("upload_too_big", lang, size_mb=document.file_size / 1e6,
                                                 max_mb=max_mb)))
             return
         async with chat_action(message.get_bot(), message.chat.id):
-            file = await document.get_file()
+            try:
+                file = await document.get_file()
+            except BadRequest as exc:  # "file is too big": the size was not given, Telegram knows it
+                if "too big" not in exc.message.lower():
+                    raise
+                await reply(message, views.plain(t("upload_too_big_unknown", lang, max_mb=max_mb)))
+                return
             content = bytes(await file.download_as_bytearray())
             if len(content) > max_mb * 1_000_000:
                 await reply(message, views.plain(t("upload_too_big", lang, size_mb=len(content) / 1e6,

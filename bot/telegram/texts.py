@@ -139,6 +139,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ko": "파일이 너무 큽니다 ({size_mb:.1f} MB, 최대 {max_mb:g} MB).",
         "en": "That file is too large ({size_mb:.1f} MB; the limit is {max_mb:g} MB).",
     },
+    "upload_too_big_unknown": {
+        "ko": "파일이 너무 큽니다 (최대 {max_mb:g} MB).",
+        "en": "That file is too large (the limit is {max_mb:g} MB).",
+    },
     "upload_problems": {"ko": "문제", "en": "Problems"},
     "upload_more_problems": {"ko": "… 외 {count}건", "en": "… and {count} more"},
     "error_generic": {

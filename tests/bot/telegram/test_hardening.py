@@ -311,3 +311,26 @@ def test_7b_subscribe_time_zones_case_insensitive_and_utc_offsets(srv: FakeBotAP
     assert half.startswith("“UTC+5:30”: for an offset that is not a whole hour, name the zone by its city")
     assert atlantis.startswith("“asia/atlantis” is not a time zone I know")
     assert seen[3] == seen[4] == seen[2]  # refused: nothing changed
+
+
+# --- 7d. an oversize upload is told "too large" -----------------------------------------------------------
+def test_7d_oversize_uploads_are_told_too_large(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+    """Bots can download at most 20 MB (getFile answers "file is too big"), whatever max_digest_mb says."""
+    big = b"# digest\n" + b"x" * (21 * 1024 * 1024)
+
+    def scenario() -> None:
+        srv.push_document(ADMIN, "big-1", "2025-03-01.md", big)
+        srv.wait_for_messages(ADMIN, 1, timeout=20)
+        srv.add_file("big-2", big, "documents/2025-03-02.md")  # Telegram did not say how big it is
+        chat = srv.chat(ADMIN)
+        srv.push_update({"message": {"message_id": 99, "date": int(time.time()), "chat": chat,
+                                     "from": {"id": ADMIN, "is_bot": False, "first_name": "A", "language_code": "ko"},
+                                     "document": {"file_id": "big-2", "file_unique_id": "u-big-2",
+                                                  "file_name": "2025-03-02.md"}}})
+        srv.wait_for_messages(ADMIN, 2, timeout=20)
+
+    start_bot(srv, engine, tmp_path, scenario, max_digest_mb=50)
+    sized, unsized = (str(m["plain"]) for m in srv.messages_to(ADMIN))
+    assert sized == "That file is too large (22.0 MB; the limit is 20 MB)."
+    assert unsized == "파일이 너무 큽니다 (최대 20 MB)."
+    assert not srv.calls("getFile", ok=True)
