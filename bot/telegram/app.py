@@ -169,9 +169,12 @@ def register_handlers(app: App, h: Handlers, subs: SubscriptionHandlers, syncs: 
                            ("subscription", subs.subscription), ("subscriptions", subs.subscription),
                            ("sync", syncs.sync)):
         app.add_handler(CommandHandler(name, callback, filters=message))
-    app.add_handler(MessageHandler(message & private & filters.Document.ALL, h.document))
+    # A GIF is also a document: it gets the media hint, not "only admins may upload".
+    app.add_handler(MessageHandler(message & private & filters.Document.ALL & ~filters.ANIMATION, h.document))
     app.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, h.text))
     app.add_handler(MessageHandler(message & private & filters.COMMAND, h.unknown_command))
+    media = ~filters.TEXT & ~filters.Document.ALL & ~filters.StatusUpdate.ALL  # photos, stickers, voice, …
+    app.add_handler(MessageHandler(message & private & (media | filters.ANIMATION), h.media))
 
 
 def schedule_push(app: App, pusher: Pusher, interval_s: float) -> None:

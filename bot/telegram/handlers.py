@@ -38,6 +38,7 @@ Context = ContextTypes.DEFAULT_TYPE
 MAX_LIST = 30
 TELEGRAM_DOWNLOAD_MB = 20  # bots cannot download larger files (Bot API getFile: "file is too big")
 REFUSAL_EVERY_S = 300.0  # a chat outside the allowlist is told so at most once per this many seconds
+HINT_EVERY_S = 60.0  # "send text" after photos, stickers, voice: at most once a minute per chat
 STOPPING_NOTE_S = 3.0  # how long a cancelled answer may spend telling its chat to ask again
 _TODAY = {"today", "latest", "newest", "오늘", "최신"}
 _YESTERDAY = {"yesterday", "어제"}
@@ -108,6 +109,7 @@ class Handlers:
         self.access = access
         self.limiter = limiter
         self.refusals = Throttle(REFUSAL_EVERY_S)
+        self.hints = Throttle(HINT_EVERY_S)
         self.counters: Counter[str] = Counter()
         self.started = time.monotonic()
 
@@ -259,6 +261,13 @@ class Handlers:
 
     async def unknown_command(self, update: Update, context: Context) -> None:
         await self.help(update, context)
+
+    async def media(self, update: Update, context: Context) -> None:
+        """A photo, sticker, voice message, … in a private chat: one line saying what the bot reads (at most
+        once per HINT_EVERY_S per chat)."""
+        message = _message(update)
+        if self.hints.due(message.chat.id):
+            await reply(message, views.plain(t("media_hint", lang_of(update.effective_user))))
 
     # --- admin ----------------------------------------------------------------------------------------
     async def stats(self, update: Update, context: Context) -> None:

@@ -47,6 +47,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ko": "질문이 조금 빠릅니다. {seconds}초 뒤에 다시 물어봐 주세요.",
         "en": "You're asking a little fast. Please try again in {seconds} s.",
     },
+    "media_hint": {
+        "ko": "글로 된 질문만 읽을 수 있어요. 궁금한 논문이나 주제를 메시지로 보내 주세요.",
+        "en": "I can only read text. Send your question about the papers as a message.",
+    },
     "ask_usage": {
         "ko": "질문을 함께 보내 주세요. 예: /ask 3D 가우시안 스플래팅 논문 알려줘",
         "en": "Please add a question, e.g. /ask which paper does image-to-3D with Gaussian splatting?",

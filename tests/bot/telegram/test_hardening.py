@@ -334,3 +334,37 @@ def test_7d_oversize_uploads_are_told_too_large(srv: FakeBotAPI, engine: AnswerE
     assert sized == "That file is too large (22.0 MB; the limit is 20 MB)."
     assert unsized == "파일이 너무 큽니다 (최대 20 MB)."
     assert not srv.calls("getFile", ok=True)
+
+
+# --- 7g. photos, stickers, voice in a private chat get a hint ---------------------------------------------
+def test_7g_media_in_a_private_chat_gets_one_hint(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+    media: list[dict[str, Any]] = [
+        {"photo": [{"file_id": "p1", "file_unique_id": "up1", "width": 90, "height": 90}], "caption": "this?"},
+        {"sticker": {"file_id": "s1", "file_unique_id": "us1", "type": "regular", "width": 512, "height": 512,
+                     "is_animated": False, "is_video": False}},
+        {"voice": {"file_id": "v1", "file_unique_id": "uv1", "duration": 2}},
+        {"animation": {"file_id": "a1", "file_unique_id": "ua1", "width": 1, "height": 1, "duration": 1},
+         "document": {"file_id": "a1", "file_unique_id": "ua1", "file_name": "cat.gif.mp4"}},
+    ]
+
+    def raw(chat_id: int, message_id: int, body: dict[str, Any], chat_type: str = "private") -> dict[str, Any]:
+        chat = srv.chat(chat_id, chat_type)
+        user = {"id": 22, "is_bot": False, "first_name": "U", "language_code": "ko"}
+        return {"message": {"message_id": message_id, "date": int(time.time()), "chat": chat, "from": user, **body}}
+
+    def scenario() -> None:
+        srv.push_update(raw(22, 1, media[0]))
+        srv.wait_for_messages(22, 1, timeout=10)
+        for n, body in enumerate(media[1:], start=2):  # within the minute: no second hint
+            srv.push_update(raw(22, n, body))
+        srv.push_update(raw(23, 1, media[3]))  # a GIF in another chat: the hint, not "admins only"
+        srv.push_update(raw(-705, 1, media[1], "group"))  # groups: people talking to each other
+        srv.wait_for_messages(23, 1, timeout=10)
+        srv.wait_until_delivered()
+        time.sleep(0.3)
+
+    start_bot(srv, engine, tmp_path, scenario)
+    hint = "글로 된 질문만 읽을 수 있어요. 궁금한 논문이나 주제를 메시지로 보내 주세요."
+    assert [m["plain"] for m in srv.messages_to(22)] == [hint]
+    assert [m["plain"] for m in srv.messages_to(23)] == [hint]
+    assert srv.messages_to(-705) == []
