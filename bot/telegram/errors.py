@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import httpx
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
@@ -88,6 +89,8 @@ def make_error_handler(token: str | None) -> ErrorCallback:
         elif isinstance(error, NetworkError):  # includes TimedOut
             kind = "timed out" if isinstance(error, TimedOut) else "network error"
             log.warning("Telegram %s in chat %s: %s", kind, chat_id, redact(str(error), token))
+            if not surely_undelivered(error):
+                return  # the message may have arrived: a "please try again" would be a second, wrong reply
             key = "error_network"
         else:
             log.error("error while handling an update in chat %s:\n%s", chat_id, describe(error, token))
@@ -95,6 +98,18 @@ def make_error_handler(token: str | None) -> ErrorCallback:
         await _tell_user(update, key)
 
     return on_error
+
+
+def surely_undelivered(error: BaseException) -> bool:
+    """Did the failed Bot API request certainly not reach Telegram? True only when the connection was never
+    made (refused, connect timeout, no free pooled connection). A read timeout or an answer lost on the way
+    back can hide a message Telegram did deliver (PTB raises TimedOut/NetworkError ``from`` the httpx error)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 async def _tell_user(update: object, key: str) -> None:

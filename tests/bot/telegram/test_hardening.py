@@ -368,3 +368,37 @@ def test_7g_media_in_a_private_chat_gets_one_hint(srv: FakeBotAPI, engine: Answe
     assert [m["plain"] for m in srv.messages_to(22)] == [hint]
     assert [m["plain"] for m in srv.messages_to(23)] == [hint]
     assert srv.messages_to(-705) == []
+
+
+# --- 7f. an answer whose confirmation was lost is not followed by "connection unstable" ------------------
+def test_7f_a_lost_send_confirmation_does_not_add_a_network_note(srv: FakeBotAPI, engine: AnswerEngine,
+                                                                  tmp_path: Path) -> None:
+    """Telegram delivers the answer but the response never comes back (a timeout or a dropped connection
+    after processing): the user has the answer, so no "connection hiccupped" note follows it. A send that
+    surely never reached Telegram (connection refused) still gets the note."""
+    import httpx
+    from telegram.error import NetworkError, TimedOut
+
+    from bot.telegram.errors import surely_undelivered
+
+    def scenario() -> None:
+        srv.drop_next("sendMessage", chat_id=24, after_processing=True)
+        srv.push_command(24, "/top")
+        srv.wait_for_messages(24, 1, timeout=10)
+        srv.wait_until_delivered()
+        time.sleep(1.0)  # the error handler has run by now
+
+    start_bot(srv, engine, tmp_path, scenario)
+    (answer,) = srv.messages_to(24)
+    assert str(answer["plain"]).startswith("Most-voted papers")
+
+    def raised(error: Exception, cause: Exception) -> Exception:
+        try:
+            raise error from cause
+        except Exception as exc:
+            return exc
+
+    assert surely_undelivered(raised(NetworkError("httpx.ConnectError"), httpx.ConnectError("refused")))
+    assert surely_undelivered(raised(TimedOut("pool"), httpx.PoolTimeout("no connection")))
+    assert not surely_undelivered(raised(TimedOut(), httpx.ReadTimeout("slow")))
+    assert not surely_undelivered(raised(NetworkError("x"), httpx.RemoteProtocolError("dropped")))
