@@ -193,8 +193,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You can follow up to {limit} topics; I kept the first {limit}.",
     },
     "subscribe_done": {
-        "ko": "구독했습니다. 매일 {time} ({zone}) 에 새 다이제스트의 추천 상위 {count}편을 보내 드립니다.",
-        "en": "Subscribed. Every day at {time} ({zone}) you get the top {count} papers of the new digest.",
+        "ko": "구독했습니다. 매일 {time} ({zone}) 에 새 다이제스트의 추천 상위 논문을 최대 {count}편 보내 드립니다.",
+        "en": "Subscribed. Every day at {time} ({zone}) you get the new digest's most-voted papers (up to {count}).",
     },
     "subscribe_next": {
         "ko": "다음 발송: {when} (새 다이제스트가 있을 때만 보냅니다)",

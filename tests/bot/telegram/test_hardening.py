@@ -402,3 +402,41 @@ def test_7f_a_lost_send_confirmation_does_not_add_a_network_note(srv: FakeBotAPI
     assert surely_undelivered(raised(TimedOut("pool"), httpx.PoolTimeout("no connection")))
     assert not surely_undelivered(raised(TimedOut(), httpx.ReadTimeout("slow")))
     assert not surely_undelivered(raised(NetworkError("x"), httpx.RemoteProtocolError("dropped")))
+
+
+# --- 7e. a push header says what the message holds ----------------------------------------------------------
+def test_7e_a_trimmed_push_header_counts_the_papers_it_holds(srv: FakeBotAPI, tmp_path: Path) -> None:
+    """push_top_n=20 papers with long summaries do not fit in one message (a push is never split): the
+    lowest-ranked are dropped, and the header counts the ones shown, not the ones asked for."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.subscriptions import SubscriptionStore
+
+    blocks = []
+    for n in range(25):
+        title = f"Paper Number {n:02d}: A Rather Long Title About Scaling Laws For Multimodal Agents"
+        blocks.append(f"### [{title}](https://arxiv.org/abs/2503.{n + 10000:05d})\n\nVote: {100 - n}\n\n"
+                      f"- ***What's New***: {'Lengthy words describing the contribution. ' * 8}\n"
+                      "- ***Technical Details***: Details.\n- ***Performance Highlights***: Numbers.\n")
+    folder = tmp_path / "digests"
+    folder.mkdir()
+    (folder / "2025-03-03.md").write_text("## Daily Papers (2025-03-03)\n\n" + "\n".join(blocks), encoding="utf-8")
+    settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.5, push_top_n=20)
+    library = Library.open(settings, embedder=HashEmbedding())
+    store = SubscriptionStore(settings.subscriptions_path)
+    try:
+        assert ingest_paths(library, [str(folder)]).added == 25
+        now = datetime.now(UTC)
+        store.subscribe(25, "08:00", "UTC", [], "en", now=now - timedelta(days=3))
+        engine = AnswerEngine(library, None, ConversationMemory(6, 100))
+        app = build_application(settings, engine, store=store, clock=lambda: now + timedelta(days=1))
+        (push,) = serve(app, lambda: srv.wait_for_messages(25, 1, timeout=30))
+    finally:
+        store.close()
+        library.close()
+    plain = str(push["plain"])
+    held = re.findall(r"(?m)^(\d+)\. Paper Number", plain)
+    header = re.match(r"📚 Daily Papers 2025-03-03 — top (\d+) of 25 by votes", plain)
+    assert header is not None, plain.splitlines()[0]
+    assert 1 < len(held) < 20 and int(header.group(1)) == len(held), (plain.splitlines()[0], len(held))
+    assert held == [str(n) for n in range(1, len(held) + 1)]
