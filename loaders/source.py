@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -68,13 +68,11 @@ class Http:
     bytes: int = 0
     requests: int = 0
     retries: int = 0
-    errors: list[str] = field(default_factory=list)
 
     @classmethod
-    def create(cls, *, timeout_s: float, max_retries: int, max_wait_s: float,
-               transport: httpx.BaseTransport | None = None) -> Http:
+    def create(cls, *, timeout_s: float, max_retries: int, max_wait_s: float) -> Http:
         client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=True,
-                              headers={"User-Agent": USER_AGENT}, transport=transport)
+                              headers={"User-Agent": USER_AGENT})
         return cls(client, max_retries=max_retries, max_wait_s=max_wait_s)
 
     def close(self) -> None:

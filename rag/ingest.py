@@ -37,6 +37,10 @@ class IngestReport:
     timings_ms: dict[str, float] = field(default_factory=dict)
     revision: int = 0
 
+    def add_time(self, stage: str, started: float) -> None:
+        """Add the time since ``started`` to ``stage`` (a sync ingests in several batches into one report)."""
+        self.timings_ms[stage] = round(self.timings_ms.get(stage, 0.0) + (time.perf_counter() - started) * 1000, 1)
+
     @property
     def papers(self) -> int:
         return self.added + self.updated + self.unchanged
@@ -123,14 +127,14 @@ def ingest_papers(
                 report.updated += 1
             else:
                 report.unchanged += 1
-        report.timings_ms["diff"] = _ms(started)
+        report.add_time("diff", started)
 
         started = time.perf_counter()
         to_embed = _nodes_to_embed(library, list(latest.values()))
-        report.timings_ms["check_vectors"] = _ms(started)
+        report.add_time("check_vectors", started)
         started = time.perf_counter()
-        report.embedded = _embed_and_store(library, to_embed, progress)
-        report.timings_ms["embed_and_store"] = _ms(started)
+        report.embedded += _embed_and_store(library, to_embed, progress)
+        report.add_time("embed_and_store", started)
 
         started = time.perf_counter()
         keyed = [(paper, key) for paper in content_changed for key in section_keys(paper)]
@@ -140,22 +144,22 @@ def ingest_papers(
             SectionRow(node_id(paper.arxiv_id, key), paper.arxiv_id, key, text, " ".join(terms))
             for (paper, key), text, terms in zip(keyed, texts, tokens, strict=True)
         ]
-        report.timings_ms["tokenize"] = _ms(started)
+        report.add_time("tokenize", started)
         started = time.perf_counter()
         report.revision, removed = library.catalog.commit(
             content_changed, rows, new_appearances, day_contents=day_contents, source_files=source_files
         )
-        report.removed = len(removed)
+        report.removed += len(removed)
         # Vectors of sections a changed paper no longer has, and of removed papers (after the commit: a
         # crash before it leaves only unused vectors, which the next change of that paper deletes).
         stale = [node_id(paper.arxiv_id, key) for paper in content_changed for key, _ in SECTIONS
                  if not getattr(paper, key)]
         stale += [node_id(arxiv_id, key) for arxiv_id in removed for key, _ in SECTIONS]
         library.vectors.delete(stale)
-        report.timings_ms["commit"] = _ms(started)
+        report.add_time("commit", started)
         started = time.perf_counter()
         library.refresh()
-        report.timings_ms["lexical"] = _ms(started)
+        report.add_time("lexical", started)
     return report
 
 

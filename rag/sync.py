@@ -157,12 +157,12 @@ class Syncer:
         self.exclusive = exclusive
 
     @classmethod
-    def from_settings(cls, library: Library, *, transport: Any = None,
+    def from_settings(cls, library: Library, *,
                       exclusive: Callable[[], AbstractContextManager[object]] = nullcontext) -> Syncer:
         """A syncer over ``source_url`` (and ``hf_api_url`` when ``hf_enrich``); ``close()`` it after use."""
         settings = library.settings
         http = Http.create(timeout_s=settings.sync_timeout_s, max_retries=settings.sync_max_retries,
-                           max_wait_s=settings.sync_max_wait_s, transport=transport)
+                           max_wait_s=settings.sync_max_wait_s)
         return cls(library, DigestRepository(settings.source_url, http),
                    HuggingFace(settings.hf_api_url, http) if settings.hf_enrich else None,
                    recheck_days=settings.sync_recheck_days, initial_days=settings.sync_initial_days,
@@ -182,6 +182,9 @@ class Syncer:
             days = self._list_days(report)
             if days is not None:
                 self._sync_days(self._choose(days, since, until), report, progress)
+        except Exception as exc:  # storage trouble (disk full, Chroma down): recorded as a failed sync, raised
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             report.bytes = http.bytes - bytes_before
             report.requests = http.requests - requests_before

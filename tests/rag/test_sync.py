@@ -71,9 +71,10 @@ def consistent(library: Library) -> tuple[int, int, int]:
 
 def test_first_sync_fetches_every_day_with_abstracts_and_votes(fast_library: Library, repo: FakeDigestRepo,
                                                                hf: FakeHuggingFace, sleeps: Sleeps) -> None:
-    report = make_syncer(fast_library, repo, hf, sleeps).run(SINCE)
+    report = make_syncer(fast_library, repo, hf, sleeps, batch_days=1).run(SINCE)  # three batches, one report
     assert report.ok and sorted(report.days_fetched) == list(DAYS)
     assert (report.ingest.added, report.ingest.updated, report.abstracts_added) == (15, 0, 1)
+    assert report.ingest.embedded == 46  # 15 papers x 3 sections + 1 abstract, summed over the batches
     assert consistent(fast_library)[0] == 15
     paper = fast_library.catalog.get(OMNIHUMAN)
     assert paper is not None and paper.abstract == ABSTRACT and paper.votes == 134
