@@ -124,6 +124,7 @@ def sync_bench(archive: Path, days: int, repeats: int) -> dict[str, Any]:
         "papers_per_s": round(rate, 2),
         "embedding_share": round(embed_s / first.seconds, 3),
         "requests": first.requests,
+        "stages_s": {stage: round(ms / 1000, 1) for stage, ms in first.ingest.timings_ms.items()},
         "noop_seconds_median": round(statistics.median(noop), 4),
         "noop_bytes_median": int(statistics.median(noop_bytes)),
         "noop_cli_seconds_median": round(statistics.median(cli), 2),
@@ -158,6 +159,7 @@ def main() -> int:
         print(f"sync {s['days']} new days from the fake source: {s['papers']} papers, {s['passages_embedded']} "
               f"passages embedded in {s['seconds']} s = {s['papers_per_s']} papers/s; embedding and storing "
               f"vectors {s['embedding_share']:.0%} of the wall time; {s['requests']} HTTP requests")
+        print("  ingest stages (s): " + ", ".join(f"{k} {v}" for k, v in s["stages_s"].items()))
         print(f"no-op sync: {s['noop_seconds_median'] * 1000:.1f} ms in-process, {s['noop_cli_seconds_median']} s "
               f"as `papersbot sync` (median of {args.repeats}); {s['noop_bytes_median']} bytes transferred")
         print(f"whole archive ({ARCHIVE_PAPERS} papers, {ARCHIVE_DAYS} days) from empty, extrapolated: "
