@@ -33,7 +33,7 @@ _URL = re.compile(r"(?P<link><?(?<![\w.+-])(?:[a-z][a-z0-9+.-]{0,15}://|www\.|ma
 _EMAIL = re.compile(rf"(?P<link>(?<![\w.+-])[\w.+-]+@(?:{_LABEL}\.)+[a-z]{{2,24}})(?![a-z0-9_-])" + _PARTICLE,
                     re.I)
 _IPV4 = re.compile(r"(?P<link>(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])(?::\d{1,5})?" + _PATH + ")" + _PARTICLE)
-_DOMAIN = re.compile(rf"(?P<link>(?<![\w@.:/-])(?:{_LABEL}\.)+(?P<tld>[a-z]{{2,24}}|xn--[a-z0-9-]{{1,59}})"
+_DOMAIN = re.compile(rf"(?P<link>(?<![\w.-])(?:{_LABEL}\.)+(?P<tld>[a-z]{{2,24}}|xn--[a-z0-9-]{{1,59}})"
                      rf"(?![a-z0-9_-])(?::\d{{1,5}})?{_PATH})" + _PARTICLE, re.I)
 # Endings that look like top-level domains but are not ones (so Telegram leaves them alone too).
 _NOT_TLDS = frozenset({

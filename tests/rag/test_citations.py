@@ -54,3 +54,7 @@ def test_links_without_a_scheme_go_and_leave_no_debris(raw: str, expected: str) 
 ])
 def test_text_that_telegram_would_not_link_is_kept(kept: str) -> None:
     assert strip_links(kept) == kept
+
+
+def test_a_domain_glued_to_other_text_still_goes() -> None:
+    assert strip_links("see:evil.com now, or foo/evil.com/x") == "see: now, or foo/"
