@@ -311,4 +311,4 @@ def test_run_polls_until_interrupted(srv: FakeBotAPI, tmp_path: Path, samples_di
             for redactor in [f for f in handler.filters if isinstance(f, RedactToken)]:
                 handler.removeFilter(redactor)
     assert not failures, failures
-    assert [c["command"] for c in srv.commands({"type": "chat", "chat_id": ADMIN}) or []][-1] == "stats"
+    assert [c["command"] for c in srv.commands({"type": "chat", "chat_id": ADMIN}) or []][-2:] == ["stats", "sync"]
