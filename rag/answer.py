@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,14 @@ from rag.citations import Citation, validate
 from rag.library import Library
 from rag.llm import ChatLLM, LLMUnavailable, OnToken
 from rag.memory import ConversationMemory, Turn
-from rag.query import QueryPlan, plan_query
+from rag.query import RELATIVE_NAMES, QueryPlan, plan_query
 from rag.retrieval import Candidate, HybridRetriever
 from rag.text import language, sentences
 
 LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}
 DEFAULT_ZONE = "Asia/Seoul"
+# Vote questions with a condition ("100표 이상") list up to this many papers, then say how many more.
+MAX_LISTED = 20
 
 
 @dataclass
@@ -63,6 +65,12 @@ class Found:
     missing_ids: list[str] = field(default_factory=list)  # asked-for arXiv ids that are not in the digests
     missing_date: str | None = None  # the asked-for date(s) that have no digest
     newest: str | None = None  # the newest digest date, when missing_date is set
+    # "top" answers: papers of the asked dates that meet the question (all of them for a ranking), how many
+    # beyond those shown tie with the last one shown, and how many had unknown votes (never counted by a
+    # vote condition such as "0표").
+    matched: int = 0
+    tied_more: int = 0
+    unknown_votes: int = 0
 
 
 @dataclass
@@ -174,7 +182,7 @@ class AnswerEngine:
         allowed: list[str] | None = None
         note = None
         if plan.dates is not None:
-            allowed = [p.arxiv_id for d in plan.dates for p in catalog.top_on(d)]
+            allowed = list(dict.fromkeys(arxiv_id for arxiv_id, _, _ in catalog.appearances(plan.dates)))
             if not allowed:
                 newest = catalog.dates()[:1]
                 note = f"no digest for {plan.date_words or 'that date'}" + (
@@ -183,16 +191,16 @@ class AnswerEngine:
                 return Found(plan, [], False, question, note, timings, missing_date=asked,
                              newest=newest[0] if newest else None)
 
+        if plan.instead_of and plan.dates:
+            note = f"no digest for {plan.instead_of}; answered from the nearest, {plan.dates[0]}"
+
         if plan.mode == "top":
-            assert plan.dates is not None or plan.by_votes
-            # No date named: rank across every digest ("the most voted paper overall").
-            dates = plan.dates if plan.dates is not None else catalog.dates()
-            papers = [p for d in dates for p in catalog.top_on(d)]
-            if plan.votes_equal is not None:
-                papers = [p for p in papers if p.votes == plan.votes_equal]
-            papers.sort(key=lambda p: p.rank_votes, reverse=not plan.ascending)
-            limit = plan.limit or (1 if _asks_single(question) and plan.votes_equal is None else k)
-            return Found(plan, [Source(p) for p in papers[:limit]], bool(papers), question, note, timings)
+            return self._top(plan, question, k, note, timings, started)
+        if plan.votes_condition:  # a topic among the papers meeting a vote condition
+            allowed = list(dict.fromkeys(arxiv_id for arxiv_id, _, votes in catalog.appearances(plan.dates)
+                                         if plan.votes_match(votes)))
+            if not allowed:
+                return Found(plan, [], False, question, note, timings)
 
         query, boost = self._with_context(question, conversation_id)
         retrieval = self.retriever.retrieve(query, k, allowed, boost)
@@ -202,6 +210,41 @@ class AnswerEngine:
         covered = bool(sources) and (retrieval.covered or self._names_top_paper(question, sources[:2]))
         timings["total"] = _ms(started)
         return Found(plan, sources, covered, query, note, timings)
+
+    def _top(self, plan: QueryPlan, question: str, k: int, note: str | None, timings: dict[str, float],
+             started: float) -> Found:
+        """Vote rankings, vote conditions and date listings, from the catalog alone. Only papers of the
+        asked dates (every date when none was named) take part; papers tied with the last one shown are
+        shown too ("most voted" names every paper sharing the top count)."""
+        assert plan.dates is not None or plan.by_votes
+        catalog = self.library.catalog
+        # One entry per paper: its appearance with the most votes among the asked dates (newest on a tie).
+        best: dict[str, tuple[str, int | None]] = {}
+        for arxiv_id, day, votes in catalog.appearances(plan.dates):
+            kept = best.get(arxiv_id)
+            if kept is None or (_known_votes(votes), day) > (_known_votes(kept[1]), kept[0]):
+                best[arxiv_id] = (day, votes)
+        entries = [(arxiv_id, day, votes) for arxiv_id, (day, votes) in best.items() if plan.votes_match(votes)]
+        # Unknown votes rank after every known count, both ways: "least voted" is never a paper whose
+        # votes nobody recorded.
+        sign = 1 if plan.ascending else -1
+        entries.sort(key=lambda e: (e[2] is None, sign * (e[2] or 0), _newest_first(e[1]), e[0]))
+        default = MAX_LISTED if plan.votes_condition else (1 if _asks_single(question) else k)
+        limit = plan.limit or default
+        shown = entries[:limit]
+        while (shown and len(shown) < len(entries) and len(shown) < max(limit, MAX_LISTED)
+               and shown[-1][2] is not None and entries[len(shown)][2] == shown[-1][2]):
+            shown.append(entries[len(shown)])
+        tied_more = 0
+        if shown and shown[-1][2] is not None:
+            tied_more = sum(1 for e in entries[len(shown):] if e[2] == shown[-1][2])
+        papers = catalog.get_many(arxiv_id for arxiv_id, _, _ in shown)
+        # Each paper as it appeared in the asked digest: that date and that day's votes.
+        sources = [Source(replace(papers[arxiv_id], date=day, votes=votes))
+                   for arxiv_id, day, votes in shown if arxiv_id in papers]
+        timings["total"] = _ms(started)
+        return Found(plan, sources, bool(best), question, note, timings, matched=len(entries),
+                     tied_more=tied_more, unknown_votes=sum(1 for _, votes in best.values() if votes is None))
 
     def _names_top_paper(self, question: str, top: list[Source]) -> bool:
         """A question naming a distinctive word of a top paper's title ("What is Hymba?") is covered
@@ -241,7 +284,9 @@ class AnswerEngine:
 
         synth_started = time.perf_counter()
         cited: list[int] = []
-        if not found.covered or not found.sources:
+        if found.plan.mode == "top" and found.covered:  # also "no paper got 100 votes on …"
+            text, cited = self._extractive(found, lang, question)
+        elif not found.covered or not found.sources:
             text = self._not_covered(found, lang)
         elif found.plan.mode in ("top", "lookup") or not want_llm:
             text, cited = self._extractive(found, lang, question)
@@ -263,6 +308,9 @@ class AnswerEngine:
             llm_info["reason"] = llm_info["reason"] or "metadata question: answered from the catalog"
         timings["synthesize"] = _ms(synth_started)
 
+        instead = _instead_line(found.plan, lang)
+        if instead:
+            text = f"{instead}\n\n{text}"
         note = self._note(llm_info, lang, found)
         if note:
             text = f"{text}\n\n{note}"
@@ -298,12 +346,7 @@ class AnswerEngine:
     def _extractive(self, found: Found, lang: str, question: str) -> tuple[str, list[int]]:
         plan = found.plan
         if plan.mode == "top":
-            when = plan.date_words or (found.sources[0].paper.date if found.sources else "")
-            head = (f"{when} 다이제스트에서 추천을 가장 많이 받은 논문입니다:" if lang == "ko"
-                    else f"Most-voted papers of the {when} digest:")
-            rows = [f"{n}. {s.paper.title} — {_votes(s.paper.votes, lang)} [{n}]"
-                    for n, s in enumerate(found.sources, start=1)]
-            return "\n".join([head, *rows]), list(range(len(found.sources)))
+            return _top_answer(found, lang)
         if plan.mode == "lookup":
             parts = []
             for n, source in enumerate(found.sources, start=1):
@@ -391,6 +434,115 @@ def _best_sentences(source: Source, query_tokens: set[str], tokenize: Callable[[
             order += 1
     best = sorted(scored, reverse=True)[:count]
     return [sentence for _, _, sentence in sorted(best, key=lambda item: item[1])]
+
+
+def _known_votes(votes: int | None) -> int:
+    return -1 if votes is None else votes
+
+
+def _newest_first(day: str) -> int:
+    return -int(day.replace("-", "") or 0)
+
+
+def _when(plan: QueryPlan, lang: str) -> str:
+    """The asked digests in words: "2025-02-05 다이제스트" / "the 2025-02-05 digest", a range, or all."""
+    if plan.dates is None:
+        return "전체 다이제스트" if lang == "ko" else "all digests"
+    words = (plan.date_words or ", ".join(plan.dates)).replace("..", " – ")
+    several = len(plan.dates) > 1 or ".." in (plan.date_words or "")
+    if lang == "ko":
+        return f"{words} 다이제스트"
+    return f"the {words} digest{'s' if several else ''}"
+
+
+def _condition(plan: QueryPlan, lang: str) -> str:
+    """The question's vote condition in words, as it was asked: "100표를 넘게" / "more than 100 votes"."""
+    low, high, ko = plan.votes_min, plan.votes_max, lang == "ko"
+
+    def votes(n: int) -> str:
+        return f"{n}표" if ko else f"{n} vote{'s' if n != 1 else ''}"
+
+    rule = plan.votes_rule
+    if low is not None and low == high:
+        return f"정확히 {votes(low)}" if ko else f"exactly {votes(low)}"
+    if low is not None and high is not None:
+        return f"{low}~{high}표" if ko else f"between {low} and {high} votes"
+    if low is not None:
+        if rule == "gt":
+            return f"{votes(low - 1)}를 넘게" if ko else f"more than {votes(low - 1)}"
+        return f"{votes(low)} 이상" if ko else f"at least {votes(low)}"
+    assert high is not None
+    if rule == "lt":
+        return f"{votes(high + 1)} 미만" if ko else f"fewer than {votes(high + 1)}"
+    return f"{votes(high)} 이하" if ko else f"at most {votes(high)}"
+
+
+def _top_answer(found: Found, lang: str) -> tuple[str, list[int]]:
+    """A vote ranking, a vote condition or a date listing as numbered rows; tied papers share a rank."""
+    plan, sources, ko = found.plan, found.sources, lang == "ko"
+    when = _when(plan, lang)
+    several_dates = plan.dates is None or len(plan.dates) > 1
+    if plan.votes_condition:
+        cond = _condition(plan, lang)
+        order = "" if plan.votes_equal is not None else (" (추천 많은 순)" if ko else " (most voted first)")
+        where = "any digest" if plan.dates is None else when
+        if not sources:
+            head = (f"{when}에는 {cond} 받은 논문이 없습니다." if ko else f"No paper in {where} got {cond}.")
+        else:
+            head = (f"{when}에서 {cond} 받은 논문은 {found.matched}편입니다{order}:" if ko
+                    else f"{found.matched} paper{'s' if found.matched != 1 else ''} "
+                         f"{'across all digests' if plan.dates is None else 'in ' + when} got {cond}{order}:")
+    elif plan.ascending:
+        head = f"{when}에서 추천을 가장 적게 받은 논문입니다:" if ko else f"Least-voted papers of {when}:"
+    elif plan.by_votes:
+        top_tied = [s for s in sources if s.paper.votes is not None and s.paper.votes == sources[0].paper.votes]
+        if len(top_tied) > 1:
+            count = len(top_tied) + (found.tied_more if len(top_tied) == len(sources) else 0)
+            votes = _votes(sources[0].paper.votes, lang)
+            head = (f"{when}에서 추천을 가장 많이 받은 논문은 {count}편으로, 모두 {votes}를 받아 공동 1위입니다:" if ko
+                    else f"{count} papers tie for the most votes in {when}, {votes} each:")
+        else:
+            head = f"{when}에서 추천을 가장 많이 받은 논문입니다:" if ko else f"Most-voted papers of {when}:"
+    else:
+        head = (f"{when}의 논문 {found.matched}편을 추천 많은 순으로 보여 드립니다:" if ko
+                else f"Papers of {when} ({found.matched}), most voted first:")
+    rows: list[str] = []
+    rank = 0
+    for n, source in enumerate(sources, start=1):
+        p = source.paper
+        if n == 1 or p.votes is None or p.votes != sources[n - 2].paper.votes:
+            rank = n
+        day = f" ({p.date})" if several_dates else ""
+        rows.append(f"{rank}. {p.title}{day} — {_votes(p.votes, lang)} [{n}]")
+    rest = found.matched - len(sources)
+    if found.tied_more and sources:
+        rows.append(f"…외 {found.tied_more}편도 {_votes(sources[-1].paper.votes, lang)}로 같습니다." if ko
+                    else f"…and {found.tied_more} more with {_votes(sources[-1].paper.votes, lang)}.")
+    elif rest > 0 and (plan.votes_condition or not plan.by_votes):
+        rows.append(f"…외 {rest}편" if ko else f"…and {rest} more.")
+    if plan.votes_condition and found.unknown_votes:
+        rows.append(f"(추천 수가 기록되지 않은 논문 {found.unknown_votes}편은 세지 않았습니다.)" if ko
+                    else f"({found.unknown_votes} paper{'s' if found.unknown_votes != 1 else ''} with unknown "
+                         "votes not counted.)")
+    elif plan.by_votes and sources and all(s.paper.votes is None for s in sources):
+        rows.append("(이 다이제스트에는 추천 수가 기록되지 않았습니다.)" if ko
+                    else "(These digests did not record votes.)")
+    return "\n".join([head, *rows]), list(range(len(sources)))
+
+
+def _instead_line(plan: QueryPlan, lang: str) -> str | None:
+    """A relative period ("이번 주", "last month") with no digest: which digest answered instead."""
+    if not plan.instead_of or not plan.dates or plan.relative not in RELATIVE_NAMES:
+        return None
+    ko_name, en_name = RELATIVE_NAMES[plan.relative]
+    span, used = plan.instead_of.replace("..", " – "), plan.dates[0]
+    if plan.archive_ends:
+        return (f"{ko_name}({span}) 다이제스트는 아직 없습니다. 저장된 다이제스트는 {used}까지라서, 가장 가까운 "
+                "그 다이제스트로 답합니다." if lang == "ko"
+                else f"There is no digest for {en_name} ({span}) yet: the stored digests end on {used}, so this "
+                     "answer uses that one, the nearest.")
+    return (f"{ko_name}({span}) 다이제스트는 없어서, 가장 가까운 {used} 다이제스트로 답합니다." if lang == "ko"
+            else f"There is no digest for {en_name} ({span}); this answer uses the nearest one, {used}.")
 
 
 # Explicit references only: "it"/"its"/"they" appear in too many standalone questions ("What is DINO-X and

@@ -218,6 +218,19 @@ class Catalog:
         )
         return [row[0] for row in rows]
 
+    def appearances(self, dates: Iterable[str] | None = None) -> list[tuple[str, str, int | None]]:
+        """(arxiv_id, date, votes) of every paper of the given digest dates (None: every date), votes
+        as of that digest (None: unknown). Vote questions rank and filter these, then read only the
+        papers they show."""
+        query = "SELECT arxiv_id, date, votes FROM appearances"
+        if dates is None:
+            return [(row[0], row[1], row[2]) for row in self._conn.execute(query)]
+        out: list[tuple[str, str, int | None]] = []
+        for chunk in _chunks(list(dict.fromkeys(dates)), 500):
+            rows = self._conn.execute(f"{query} WHERE date IN ({','.join('?' * len(chunk))})", chunk)
+            out += [(row[0], row[1], row[2]) for row in rows]
+        return out
+
     def title_frequency(self, word: str) -> int:
         """How many paper titles contain ``word`` (case-insensitive substring)."""
         escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

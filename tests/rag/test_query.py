@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
 
+from config.settings import load_settings
+from rag.answer import Answer, AnswerEngine
+from rag.ingest import ingest_paths
+from rag.library import Library
+from rag.memory import ConversationMemory
 from rag.query import plan_query
+from tests.conftest import SAMPLES
+from tests.helpers import HashEmbedding
 
 KNOWN = ["2025-02-05", "2025-01-28", "2024-11-22", "2024-11-19", "2024-10-25"]
 TODAY = date(2025, 2, 6)
@@ -55,3 +63,288 @@ def test_least_and_exact_votes() -> None:
 def test_date_without_year_prefers_a_stored_digest() -> None:
     assert plan_query("11월 22일 논문", KNOWN, date(2026, 11, 21)).dates == ["2024-11-22"]
     assert plan_query("11월 23일 논문", KNOWN, date(2026, 11, 21)).dates == ["2026-11-23"]
+
+
+# --- vote conditions, periods and relative dates (issue 13, item 3) -------------------------------------
+@pytest.mark.parametrize(
+    ("question", "low", "high"),
+    [
+        ("2025년 2월 5일에 100표 이상 받은 논문들은?", 100, None),
+        ("2월 5일 100표 넘는 논문", 101, None),
+        ("추천 수가 100 이상인 논문", 100, None),
+        ("100표보다 많이 받은 논문", 101, None),
+        ("10표 미만 논문", None, 9),
+        ("10표도 안 되는 논문", None, 9),
+        ("5표 이하 논문", None, 5),
+        ("10~50표 받은 논문", 10, 50),
+        ("0표 받은 논문", 0, 0),
+        ("papers with at least 50 votes on Feb 5", 50, None),
+        ("more than 100 votes on 2025-02-05", 101, None),
+        ("Which papers got over 100 upvotes?", 101, None),
+        ("papers with 20 or more votes", 20, None),
+        ("fewer than 10 votes on Nov 22, 2024", None, 9),
+        ("at most 3 votes", None, 3),
+        ("exactly 0 votes on 2024-11-22", 0, 0),
+        ("papers with no votes", 0, 0),
+        ("between 10 and 50 votes", 10, 50),
+        ("at least 10 and fewer than 50 votes", 10, 49),
+    ],
+)
+def test_vote_conditions_in_both_languages(question: str, low: int | None, high: int | None) -> None:
+    plan = plan_query(question, KNOWN, TODAY)
+    assert (plan.votes_min, plan.votes_max) == (low, high)
+    assert plan.by_votes and plan.mode == "top" and plan.topical == ""
+
+
+def test_a_condition_never_matches_unknown_votes() -> None:
+    zero = plan_query("0표 받은 논문", KNOWN, TODAY)
+    assert zero.votes_match(0) and not zero.votes_match(None) and not zero.votes_match(1)
+    fewer = plan_query("fewer than 10 votes", KNOWN, TODAY)
+    assert fewer.votes_match(9) and not fewer.votes_match(10) and not fewer.votes_match(None)
+    assert plan_query("top 5 papers", KNOWN, TODAY).votes_match(None)  # no condition: everything takes part
+
+
+def test_top_n_and_a_topic_are_not_vote_counts() -> None:
+    top = plan_query("top 5 papers by votes", KNOWN, TODAY)
+    assert top.limit == 5 and not top.votes_condition
+    topic = plan_query("KV 캐시 압축 논문 중 50표 이상", KNOWN, TODAY)
+    assert topic.mode == "search" and topic.votes_min == 50 and "KV" in topic.topical
+
+
+STORED = ["2025-04-02", "2025-04-01", "2025-03-28", "2025-02-07", "2025-02-05", "2025-02-04", "2025-02-03",
+          "2025-01-28", "2024-11-22", "2024-11-19"]
+APRIL_3 = date(2025, 4, 3)  # a Thursday
+
+
+@pytest.mark.parametrize(
+    ("question", "dates", "words"),
+    [
+        # ranges
+        ("Feb 1–5 top papers", ["2025-02-05", "2025-02-04", "2025-02-03"], "2025-02-01..2025-02-05"),
+        ("most voted from Feb 3 to Feb 5", ["2025-02-05", "2025-02-04", "2025-02-03"], "2025-02-03..2025-02-05"),
+        ("between Feb 4 and Feb 7, 2025, most voted", ["2025-02-07", "2025-02-05", "2025-02-04"],
+         "2025-02-04..2025-02-07"),
+        ("2월 1일부터 5일까지 인기 논문", ["2025-02-05", "2025-02-04", "2025-02-03"], "2025-02-01..2025-02-05"),
+        ("2월 1~4일 논문", ["2025-02-04", "2025-02-03"], "2025-02-01..2025-02-04"),
+        ("2025-02-01 ~ 2025-02-05 가장 추천 많은 논문", ["2025-02-05", "2025-02-04", "2025-02-03"],
+         "2025-02-01..2025-02-05"),
+        ("2025-02-04 to 2025-02-05 most voted", ["2025-02-05", "2025-02-04"], "2025-02-04..2025-02-05"),
+        # weeks of a month
+        ("2월 첫째 주 가장 추천 많은 논문", ["2025-02-07", "2025-02-05", "2025-02-04", "2025-02-03"],
+         "2025-02-01..2025-02-07"),
+        ("2025년 1월 마지막 주 논문", ["2025-01-28"], "2025-01-25..2025-01-31"),
+        ("top papers in the first week of February", ["2025-02-07", "2025-02-05", "2025-02-04", "2025-02-03"],
+         "2025-02-01..2025-02-07"),
+        # months and years
+        ("2025년 1월 인기 논문", ["2025-01-28"], "2025-01-01..2025-01-31"),
+        ("most voted papers in January 2025", ["2025-01-28"], "2025-01-01..2025-01-31"),
+        ("2월 논문 목록", ["2025-02-07", "2025-02-05", "2025-02-04", "2025-02-03"], "2025-02-01..2025-02-28"),
+        ("top papers of March", ["2025-03-28"], "2025-03-01..2025-03-31"),
+        ("2024년 가장 추천 많은 논문", ["2024-11-22", "2024-11-19"], "2024-01-01..2024-12-31"),
+        ("most voted paper in 2024", ["2024-11-22", "2024-11-19"], "2024-01-01..2024-12-31"),
+        ("2024년 12월 논문", [], "2024-12-01..2024-12-31"),  # a period with no digest: said so
+        # relative periods (today is Thursday 2025-04-03)
+        ("this week's top papers", ["2025-04-02", "2025-04-01"], "2025-03-31..2025-04-03"),
+        ("이번 주 인기 논문", ["2025-04-02", "2025-04-01"], "2025-03-31..2025-04-03"),
+        ("this month's most voted", ["2025-04-02", "2025-04-01"], "2025-04-01..2025-04-03"),
+        ("이번 달 논문", ["2025-04-02", "2025-04-01"], "2025-04-01..2025-04-03"),
+        ("last month's most voted paper", ["2025-03-28"], "2025-03-01..2025-03-31"),
+        ("지난달 가장 추천 많은 논문", ["2025-03-28"], "2025-03-01..2025-03-31"),
+    ],
+)
+def test_ranges_weeks_months_years_and_relative_periods(question: str, dates: list[str], words: str) -> None:
+    plan = plan_query(question, STORED, APRIL_3)
+    assert plan.mode == "top" and plan.topical == ""
+    assert plan.dates == dates and plan.date_words == words and plan.instead_of is None
+
+
+def test_a_day_is_not_also_read_as_its_month_or_a_range() -> None:
+    plan = plan_query("2월 5일 논문", STORED, APRIL_3)
+    assert plan.dates == ["2025-02-05"] and plan.date_words == "2025-02-05"
+    two = plan_query("papers on Feb 4 and Feb 7", STORED, APRIL_3)  # two days, not a range
+    assert two.dates == ["2025-02-07", "2025-02-04"]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "span"),
+    [
+        ("this week's top papers", "this_week", "2025-09-08..2025-09-10"),
+        ("이번 주 인기 논문", "this_week", "2025-09-08..2025-09-10"),
+        ("this month's papers", "this_month", "2025-09-01..2025-09-10"),
+        ("지난달 인기 논문", "last_month", "2025-08-01..2025-08-31"),
+        ("yesterday's top papers", "yesterday", "2025-09-09"),
+    ],
+)
+def test_a_relative_period_after_the_archive_ends_uses_the_nearest_digest(question: str, kind: str,
+                                                                        span: str) -> None:
+    plan = plan_query(question, STORED, date(2025, 9, 10))
+    assert plan.relative == kind and plan.instead_of == span and plan.archive_ends
+    assert plan.dates == ["2025-04-02"] and plan.mode == "top"
+
+
+def test_a_relative_day_in_a_gap_uses_the_digest_before_it() -> None:
+    plan = plan_query("어제 인기 논문", STORED, date(2025, 4, 1))  # 2025-03-31 has no digest
+    assert plan.instead_of == "2025-03-31" and plan.dates == ["2025-03-28"] and not plan.archive_ends
+
+
+# --- the same questions answered from the catalog -------------------------------------------------------
+def _digest(day: str, papers: list[tuple[str, str, int | None]]) -> str:
+    blocks = [f"## Daily Papers ({day})\n"]
+    for arxiv_id, title, votes in papers:
+        vote = "-" if votes is None else str(votes)
+        blocks.append(f"### [{title}](https://arxiv.org/abs/{arxiv_id})\n\nVote: {vote}\n\n"
+                      f"- ***What's New***: {title} 논문을 우리 말로 짧게 소개하는 문장입니다.\n")
+    return "\n".join(blocks)
+
+
+# Our own made-up digests: two papers tie on 2025-04-01, one has unknown votes, one paper is in two digests.
+TIE_DIGESTS = {
+    "2025-04-01": [("2503.10001", "Paper Cranes Folded by a Robot Arm", 57),
+                   ("2503.10002", "Umbrella Design Benchmark", 57),
+                   ("2503.10003", "Distilling a Tiny Calculator", 12),
+                   ("2503.10004", "Votes Nobody Recorded", None),
+                   ("2503.10005", "A Quiet Paper", 0)],
+    "2025-04-02": [("2503.10006", "Next Day Favourite", 80),
+                   ("2503.10001", "Paper Cranes Folded by a Robot Arm", 60)],
+    "2025-03-28": [("2503.10008", "A Hundred Votes in March", 100),
+                   ("2503.10009", "Nine Votes in March", 9)],
+}
+
+
+@pytest.fixture(scope="module")
+def tie_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+    """``fast_library`` (hash embedder) holding data/samples and TIE_DIGESTS, built once for this module:
+    these tests only read it."""
+    root = tmp_path_factory.mktemp("ties")
+    folder = root / "digests"
+    folder.mkdir()
+    for day, papers in TIE_DIGESTS.items():
+        (folder / f"{day}.md").write_text(_digest(day, papers), encoding="utf-8")
+    library = Library.open(load_settings(data_dir=root / "data"), embedder=HashEmbedding())
+    assert ingest_paths(library, [str(SAMPLES), str(folder)]).added == 15 + 8
+    yield library
+    library.close()
+
+
+def _engine(library: Library, today: date) -> AnswerEngine:
+    return AnswerEngine(library, None, ConversationMemory(turns=4, conversations=10), clock=lambda: today)
+
+
+def _cited(answer: Answer) -> list[str]:
+    return [c.arxiv_id for c in answer.citations]
+
+
+@pytest.fixture
+def engine(tie_library: Library) -> AnswerEngine:
+    return _engine(tie_library, APRIL_3)
+
+
+@pytest.mark.parametrize("question", ["most voted on 2025-04-01", "2025년 4월 1일 가장 추천 많은 논문은?",
+                                      "What was the single most voted paper on April 1?"])
+def test_a_tie_names_every_tied_paper_and_nothing_from_other_dates(engine: AnswerEngine, question: str) -> None:
+    answer = engine.ask(question)
+    assert answer.mode == "top" and _cited(answer) == ["2503.10001", "2503.10002"]
+    assert "Paper Cranes" in answer.text and "Umbrella" in answer.text
+    assert ("공동 1위" in answer.text) if answer.language == "ko" else ("2 papers tie" in answer.text)
+    assert all(c.date == "2025-04-01" and c.votes == 57 for c in answer.citations)
+
+
+def test_rankings_are_never_padded_with_other_dates(engine: AnswerEngine) -> None:
+    answer = engine.ask("top 5 papers on April 2")
+    assert _cited(answer) == ["2503.10006", "2503.10001"]  # the digest has two papers: two, not five
+    assert [c.date for c in answer.citations] == ["2025-04-02", "2025-04-02"]
+    three = engine.ask("top 3 on April 1")  # the third place is not tied: three papers, tied ones share #1
+    assert _cited(three) == ["2503.10001", "2503.10002", "2503.10003"]
+    assert "\n1. Paper Cranes" in three.text and "\n1. Umbrella" in three.text and "\n3. Distilling" in three.text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "words"),
+    [
+        ("2025년 2월 5일에 100표 이상 받은 논문들은?", ["2502.01061", "2502.01237"], "100표 이상"),
+        ("Which papers got at least 100 votes on Feb 5?", ["2502.01061", "2502.01237"], "at least 100 votes"),
+        ("2월 5일 100표 넘는 논문", ["2502.01061"], "100표를 넘게"),
+        ("more than 100 votes on 2025-02-05", ["2502.01061"], "more than 100 votes"),
+        ("2024년 11월 22일 10표 미만 논문", ["2411.14343", "2411.14384", "2411.14347"], "10표 미만"),
+        ("fewer than 10 votes on Nov 22, 2024", ["2411.14343", "2411.14384", "2411.14347"], "fewer than 10 votes"),
+        ("2025-04-01에 0표 받은 논문", ["2503.10005"], "정확히 0표"),
+        ("papers with exactly 0 votes on 2025-04-01", ["2503.10005"], "exactly 0 votes"),
+    ],
+)
+def test_vote_conditions_are_answered_from_the_catalog(engine: AnswerEngine, question: str, expected: list[str],
+                                                       words: str) -> None:
+    answer = engine.ask(question)
+    assert answer.mode == "top" and _cited(answer) == expected and words in answer.text
+
+
+def test_unknown_votes_never_match_a_condition_and_the_answer_says_so(engine: AnswerEngine) -> None:
+    korean = engine.ask("0표 받은 논문")
+    assert _cited(korean) == ["2503.10005", "2411.14347"]  # DINO-X has 0 votes; not the unknown one
+    assert "2503.10004" not in _cited(korean) and "추천 수가 기록되지 않은 논문 1편은 세지 않았습니다" in korean.text
+    english = engine.ask("papers with fewer than 3 votes")
+    assert "2503.10004" not in _cited(english) and "1 paper with unknown votes not counted" in english.text
+
+
+def test_a_condition_nothing_meets_says_so_in_the_askers_language(engine: AnswerEngine) -> None:
+    korean = engine.ask("1000표 이상 받은 논문")
+    assert korean.citations == [] and not korean.covered and "1000표 이상 받은 논문이 없습니다" in korean.text
+    english = engine.ask("more than 1000 votes on Feb 5")
+    assert english.citations == [] and english.text.startswith(
+        "No paper in the 2025-02-05 digest got more than 1000 votes.")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Apr 1-2 most voted", ["2503.10006"]),
+        ("2025-04-01 ~ 2025-04-02 가장 추천 많은 논문", ["2503.10006"]),
+        ("4월 1일부터 2일까지 50표 이상 받은 논문", ["2503.10006", "2503.10001", "2503.10002"]),
+        ("2025년 3월 인기 논문", ["2503.10008", "2503.10009"]),
+        ("most voted paper in March 2025", ["2503.10008"]),
+        ("2024년 가장 추천 많은 논문", ["2411.10442"]),
+        ("most voted paper in 2024", ["2411.10442"]),
+        ("this week's most voted paper", ["2503.10006"]),
+        ("이번 주 20표 이상 받은 논문", ["2503.10006", "2503.10001", "2503.10002"]),
+        ("this month's papers with fewer than 15 votes", ["2503.10003", "2503.10005"]),
+        ("지난달 가장 추천 많은 논문", ["2503.10008"]),
+        ("last month's least voted paper", ["2503.10009"]),
+    ],
+)
+def test_ranges_months_years_and_relative_periods_rank_only_their_digests(engine: AnswerEngine, question: str,
+                                                                         expected: list[str]) -> None:
+    answer = engine.ask(question)
+    assert answer.mode == "top" and _cited(answer) == expected
+
+
+def test_a_paper_in_two_digests_of_a_range_is_listed_once_with_its_best_day(engine: AnswerEngine) -> None:
+    answer = engine.ask("4월 1일부터 2일까지 논문")
+    assert _cited(answer).count("2503.10001") == 1
+    cranes = next(c for c in answer.citations if c.arxiv_id == "2503.10001")
+    assert (cranes.date, cranes.votes) == ("2025-04-02", 60)
+    assert "(2025-04-02) — 60표" in answer.text  # a range shows each paper's digest date
+
+
+def test_a_topic_with_a_vote_condition_searches_only_the_papers_meeting_it(engine: AnswerEngine) -> None:
+    answer = engine.ask("Paper Cranes Robot 논문 중 50표 이상 받은 것")
+    assert answer.mode == "search" and answer.citations
+    assert all(c.votes is not None and c.votes >= 50 for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    ("question", "line"),
+    [
+        ("this week's top papers", "There is no digest for this week (2025-09-08 – 2025-09-10) yet: the stored "
+                                   "digests end on 2025-04-02"),
+        ("이번 주 인기 논문", "이번 주(2025-09-08 – 2025-09-10) 다이제스트는 아직 없습니다. 저장된 다이제스트는 "
+                         "2025-04-02까지라서"),
+        ("last month's most voted paper", "There is no digest for last month (2025-08-01 – 2025-08-31) yet"),
+        ("지난달 인기 논문", "지난달(2025-08-01 – 2025-08-31) 다이제스트는 아직 없습니다."),
+    ],
+)
+def test_a_relative_period_after_the_archive_ends_answers_from_the_nearest_digest_and_says_so(
+        tie_library: Library, question: str, line: str) -> None:
+    engine = _engine(tie_library, date(2025, 9, 10))
+    answer = engine.ask(question)
+    assert answer.text.startswith(line)
+    assert answer.citations and all(c.date == "2025-04-02" for c in answer.citations)
+    assert "2025-04-02" in answer.text.split("\n\n")[1]  # the ranking names the digest it used
