@@ -239,6 +239,16 @@ class Catalog:
         ).fetchone()
         return int(row[0])
 
+    def section_tokens(self, node_ids: Iterable[str]) -> dict[str, set[str]]:
+        """node_id → its lexical terms, for a few nodes (how much of a question a top hit matches)."""
+        ids = list(node_ids)
+        out: dict[str, set[str]] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(f"SELECT node_id, tokens FROM sections WHERE node_id IN ({marks})", chunk):
+                out[row[0]] = set(row[1].split())
+        return out
+
     def sections(self) -> Iterator[SectionRow]:
         for row in self._conn.execute(
             "SELECT node_id, arxiv_id, section, text, tokens FROM sections ORDER BY node_id"

@@ -127,6 +127,20 @@ class LexicalIndex:
             if child.is_dir() and child.name.startswith("rev-") and child.name != keep:
                 shutil.rmtree(child, ignore_errors=True)
 
+    def idf(self, tokens: list[str]) -> dict[str, float]:
+        """BM25's inverse document frequency of each token over the section nodes (unknown tokens: the
+        highest, as if in no node). Scale-free uses divide sums of these, so they do not drift with size."""
+        n = len(self._node_ids)
+        if self._bm25 is None or n == 0:
+            return dict.fromkeys(tokens, 0.0)
+        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
+        out = {}
+        for token in tokens:
+            index = vocab.get(token)
+            df = 0 if index is None else int(indptr[index + 1] - indptr[index])
+            out[token] = float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
+        return out
+
     # --- searching -----------------------------------------------------------------------------------
     def search(self, query: str, k: int, arxiv_ids: list[str] | None = None) -> list[LexicalHit]:
         """Top-k section nodes by BM25 over Kiwi morphemes; optionally only among ``arxiv_ids``."""

@@ -1,7 +1,16 @@
-"""Hybrid retrieval: dense e5 over section nodes fused with Kiwi-BM25 by reciprocal rank, per paper."""
+"""Hybrid retrieval: dense e5 over section nodes fused with Kiwi-BM25 per paper.
+
+Fusion is score-aware by default (``fusion = "dbsf"``, distribution-based score fusion as in Qdrant:
+each retriever's per-paper scores are normalised by their own mean ± 3 standard deviations, then mixed
+``dense_weight`` : ``1 - dense_weight``). Measured with ``benchmarks/tune_retrieval.py`` on held-out
+questions (R@5 / MRR@10 over similarity questions): at 595 real papers RRF 0.915 / 0.877, DBSF (0.6)
+0.953 / 0.937; at the 127 seed papers RRF 0.981 / 0.943, DBSF 0.981 / 0.983. Rank fusion throws away how
+far ahead a clear dense winner is, so one noisy lexical hit could outrank it; score fusion keeps that.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -13,7 +22,7 @@ class Candidate:
     """One paper found by retrieval, with the evidence for it."""
 
     arxiv_id: str
-    score: float = 0.0  # fused (RRF) score
+    score: float = 0.0  # fused score (see the module docstring)
     dense: float | None = None  # best section cosine similarity
     lexical: float | None = None  # best section BM25 score
     dense_rank: int | None = None
@@ -70,24 +79,55 @@ class HybridRetriever:
             section = lex.node_id.split("#", 1)[1]
             if section not in candidate.sections:
                 candidate.sections.append(section)
-        rrf_k = self.settings.rrf_k
+        self._fuse(list(papers.values()))
         for candidate in papers.values():
-            candidate.score = sum(1.0 / (rrf_k + r) for r in (candidate.dense_rank, candidate.lexical_rank) if r)
-            if boost and candidate.arxiv_id in boost:
-                candidate.score += 1.0 / rrf_k
+            if boost and candidate.arxiv_id in boost:  # as much as a first place in one of the two lists
+                candidate.score += self._first_place
         ranked = sorted(papers.values(), key=lambda c: c.score, reverse=True)[:k]
         timings["fuse"] = _ms(started)
-        return Retrieval(ranked, self._covered(ranked), timings)
+        return Retrieval(ranked, self._covered(list(papers.values())), timings)
 
-    def _covered(self, ranked: list[Candidate]) -> bool:
+    @property
+    def _first_place(self) -> float:
+        if self.settings.fusion == "rrf":
+            return 1.0 / self.settings.rrf_k
+        return min(self.settings.dense_weight, 1.0 - self.settings.dense_weight)
+
+    def _fuse(self, candidates: list[Candidate]) -> None:
+        settings = self.settings
+        if settings.fusion == "rrf":
+            for c in candidates:
+                c.score = sum(1.0 / (settings.rrf_k + r) for r in (c.dense_rank, c.lexical_rank) if r)
+            return
+        dense = _normalized({c.arxiv_id: c.dense for c in candidates if c.dense is not None})
+        lexical = _normalized({c.arxiv_id: c.lexical for c in candidates if c.lexical is not None})
+        alpha = settings.dense_weight
+        for c in candidates:
+            c.score = alpha * dense.get(c.arxiv_id, 0.0) + (1.0 - alpha) * lexical.get(c.arxiv_id, 0.0)
+
+    def _covered(self, candidates: list[Candidate]) -> bool:
         """Does anything in the digests answer? e5 similarities are compressed (unrelated questions
         still score ~0.80-0.86 on this corpus), so closeness in meaning alone is trusted only when high;
-        otherwise the question's words must also match one of the top papers (names, terms, numbers)."""
-        if not ranked:
+        otherwise the question's words must also match one of the top papers (names, terms, numbers).
+
+        "The top three" are taken by reciprocal rank whatever the fusion: the thresholds were calibrated
+        on that order, and score fusion lifts dense-led papers whose words need not match. (Known limit:
+        BM25 scores grow with the corpus, so at real scale this passes most questions; see issue 13.)"""
+        if not candidates:
             return False
-        best_dense = max((c.dense for c in ranked if c.dense is not None), default=-1.0)
-        best_lexical = max((c.lexical or 0.0 for c in ranked[:3]), default=0.0)
+        best_dense = max((c.dense for c in candidates if c.dense is not None), default=-1.0)
+        top3 = sorted(candidates, key=lambda c: sum(1.0 / (60 + r) for r in (c.dense_rank, c.lexical_rank) if r),
+                      reverse=True)[:3]
+        best_lexical = max((c.lexical or 0.0 for c in top3), default=0.0)
         return best_dense >= self.settings.min_relevance or best_lexical >= self.settings.min_lexical_score
+
+
+def _normalized(scores: dict[str, float]) -> dict[str, float]:
+    """Distribution-based normalisation: (score - (mean - 3 sd)) / (6 sd) of this list's scores."""
+    if len(scores) < 2:
+        return dict.fromkeys(scores, 1.0)
+    mean, sd = statistics.fmean(scores.values()), statistics.pstdev(scores.values()) or 1.0
+    return {key: (value - mean + 3 * sd) / (6 * sd) for key, value in scores.items()}
 
 
 def _ms(started: float) -> float:
