@@ -14,7 +14,18 @@ _KEEP_TAGS = ("NNG", "NNP", "NNB", "NR", "NP", "SL", "SN", "SH", "XR", "VV", "VA
 _COMPOUND = re.compile(r"[A-Za-z0-9]+(?:[-.:/][A-Za-z0-9]+)+")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _LATIN = re.compile(r"[A-Za-z]")
-_SENTENCE = re.compile(r"(?<=[.!?。])\s+(?=\S)")
+# A candidate sentence end: the mark (with closing quotes or brackets) and the spaces after it.
+_BOUNDARY = re.compile(r"([.!?。]+[\"'”’)\]]*)[ \t]+(?=\S)")
+_LAST_WORD = re.compile(r"\S+$")
+_OPENERS, _CLOSERS = "([{\"'“‘", "\"'”’)]}"
+_NAME_BANG = re.compile(r"[A-Z][A-Za-z0-9\-]*!+")
+_INITIALS = re.compile(r"(?:[A-Za-z]\.){2,}|[A-Z]\.")  # "U.S.", "a.k.a.", "J." of "J. Smith"
+_ABBREVIATIONS = frozenset({
+    "e.g.", "i.e.", "al.", "vs.", "cf.", "fig.", "figs.", "eq.", "eqs.", "sec.", "secs.", "tab.",
+    "approx.", "resp.", "ref.", "refs.", "dr.", "mr.", "mrs.", "ms.", "prof.", "inc.", "ltd.", "jr.", "sr.",
+    "st.", "ph.d.", "w.r.t.", "viz.", "ca.", "incl.",
+})
+_BEFORE_NUMBER = frozenset({"no.", "nos.", "vol.", "pp.", "p.", "ch.", "art.", "v."})
 _STOP = frozenset({"것", "수", "등", "및", "이", "그", "저", "를", "the", "a", "an", "of", "and", "or", "in", "on",
                    "to", "for", "is", "are", "what", "which", "how", "does", "do", "paper", "papers", "논문"})
 
@@ -53,4 +64,38 @@ def language(text: str) -> str:
 
 
 def sentences(text: str) -> list[str]:
-    return [part.strip() for part in _SENTENCE.split(text) if part.strip()]
+    """Split prose (Korean or English) into sentences without cutting names and abbreviations.
+
+    A line break always ends a sentence (free-bullet summaries hold one point per line). Within a line, a
+    sentence ends at ``.``, ``!``, ``?`` or ``。`` (and any closing quotes or brackets) followed by a space,
+    except after an abbreviation ("e.g.", "i.e.", "et al.", "vs.", "Fig. 3"), initials ("U.S.", "J. Smith"),
+    a capitalized name ending in "!" ("Hogwild!", "Yahoo!"), or before a lowercase word. Decimals and
+    versions ("3.5", "v1.5") have no space after the dot, so they never end a sentence."""
+    out: list[str] = []
+    for line in text.splitlines():
+        start = 0
+        for match in _BOUNDARY.finditer(line):
+            if _ends_sentence(line, match):
+                out.append(line[start:match.end(1)])
+                start = match.end()
+        out.append(line[start:])
+    return [part.strip() for part in out if part.strip()]
+
+
+def _ends_sentence(line: str, match: re.Match[str]) -> bool:
+    following = line[match.end():]
+    if following[:1].islower():  # "e.g. the", "approx. five", "Yahoo! style"
+        return False
+    word = _LAST_WORD.search(line, 0, match.end(1))
+    token = word.group(0).lstrip(_OPENERS).rstrip(_CLOSERS) if word else ""
+    mark = match.group(1).rstrip(_CLOSERS)[-1]
+    if mark == "!":  # "Hogwild! Inference": a capitalized Latin word with "!" attached is a name
+        return not _NAME_BANG.fullmatch(token)
+    if mark != ".":
+        return True
+    lowered = token.lower()
+    if lowered in _ABBREVIATIONS or _INITIALS.fullmatch(token):
+        return False
+    if lowered in _BEFORE_NUMBER:  # "No. 3", "Vol. 2", "pp. 10"
+        return not following[:1].isdigit()
+    return True
