@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -111,14 +112,9 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-@command("ingest")
-def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    if args.dry_run:
-        return _ingest_dry_run(args, settings)
-    from rag.ingest import ingest_paths
-    from rag.library import Library
-
-    library = Library.open(settings)
+@contextmanager
+def _progress_bar(args: argparse.Namespace, *, unit: str, desc: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a tqdm bar on a terminal (none with --json or a pipe)."""
     bar: Any = None
 
     def progress(done: int, total: int) -> None:
@@ -128,14 +124,28 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         if bar is None:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr)
+            bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
         bar.update(done - bar.n)
 
     try:
-        report = ingest_paths(library, args.paths, progress)
+        yield progress
     finally:
         if bar is not None:
             bar.close()
+
+
+@command("ingest")
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dry_run:
+        return _ingest_dry_run(args, settings)
+    from rag.ingest import ingest_paths
+    from rag.library import Library
+
+    library = Library.open(settings)
+    try:
+        with _progress_bar(args, unit="passage", desc="embedding") as progress:
+            report = ingest_paths(library, args.paths, progress)
+    finally:
         library.close()
     if args.json:
         _print_json(report.to_json())
@@ -174,23 +184,10 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
 
     library = Library.open(settings)
     syncer = Syncer.from_settings(library)
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if not sys.stderr.isatty() or args.json or total == 0:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="day", desc="syncing", file=sys.stderr)
-        bar.update(done - bar.n)
-
     try:
-        report = syncer.run(args.since, args.until, progress)
+        with _progress_bar(args, unit="day", desc="syncing") as progress:
+            report = syncer.run(args.since, args.until, progress)
     finally:
-        if bar is not None:
-            bar.close()
         syncer.close()
         library.close()
     if args.json:
