@@ -110,7 +110,7 @@ class Answer:
         lines = [self.text]
         if self.citations:
             lines.append("")
-            lines += [f"[{c.n}] {c.title} ({c.date}, {c.votes} votes) {c.url}" for c in self.citations]
+            lines += [f"[{c.n}] {c.title} ({c.date}, {_votes(c.votes, 'en')}) {c.url}" for c in self.citations]
         return "\n".join(lines)
 
 
