@@ -138,15 +138,18 @@ def _progress_bar(args: argparse.Namespace, *, unit: str, desc: str) -> Iterator
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         return _ingest_dry_run(args, settings)
-    from rag.ingest import ingest_paths
-    from rag.library import Library
+    from rag.ingest import already_stored, ingest_paths
 
-    library = Library.open(settings)
-    try:
-        with _progress_bar(args, unit="passage", desc="embedding") as progress:
-            report = ingest_paths(library, args.paths, progress)
-    finally:
-        library.close()
+    report = already_stored(settings, args.paths)  # nothing new: no model, Chroma or index is loaded
+    if report is None:
+        from rag.library import Library
+
+        library = Library.open(settings)
+        try:
+            with _progress_bar(args, unit="passage", desc="embedding") as progress:
+                report = ingest_paths(library, args.paths, progress)
+        finally:
+            library.close()
     if args.json:
         _print_json(report.to_json())
     else:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-from llama_index.core.schema import TextNode
+from typing import TYPE_CHECKING, Any
 
 from loaders.digest import SECTIONS, Paper, Problem, read_digests
-from rag.catalog import SectionRow, SourceFile, node_hash, node_id, node_text, section_keys
-from rag.library import Library
+from rag.catalog import Catalog, SectionRow, SourceFile, node_hash, node_id, node_text, section_keys
+
+if TYPE_CHECKING:  # importing them costs a second; ``papersbot ingest`` of unchanged files needs neither
+    from llama_index.core.schema import TextNode
+
+    from config.settings import Settings
+    from rag.library import Library
 
 Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
 
@@ -83,6 +86,84 @@ def ingest_paths(library: Library, inputs: list[str], progress: Progress | None 
 
 
 _MISSING = object()
+FINGERPRINT_KEY = "vectors_fingerprint"  # catalog meta: where the last ingest stored its vectors
+
+
+@dataclass
+class Diff:
+    """What an ingest would change: papers whose text is new or changed, and new or re-voted dates."""
+
+    latest: dict[str, Paper]  # each paper as its newest digest has it (stored abstract kept)
+    content_changed: list[Paper]
+    new_appearances: list[Paper]
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.content_changed and not self.new_appearances
+
+
+def diff_papers(catalog: Catalog, appearances: list[Paper]) -> Diff:
+    """Compare parsed paper appearances with the catalog (reads only SQLite)."""
+    latest: dict[str, Paper] = {}
+    for paper in sorted(appearances, key=lambda p: p.date):
+        latest[paper.arxiv_id] = paper  # the newest digest's text wins
+    # A digest never carries the English abstract: keep the one enrichment stored earlier.
+    abstracts = catalog.abstracts(arxiv_id for arxiv_id, paper in latest.items() if not paper.abstract)
+    latest = {arxiv_id: replace(paper, abstract=abstracts[arxiv_id]) if arxiv_id in abstracts else paper
+              for arxiv_id, paper in latest.items()}
+    known = catalog.known(latest)
+    diff = Diff(latest, [], [])
+    for paper in appearances:
+        _, stored_dates = known.get(paper.arxiv_id, (None, {}))
+        if stored_dates.get(paper.date, _MISSING) != paper.votes:
+            diff.new_appearances.append(paper)
+    changed_dates = {p.arxiv_id for p in diff.new_appearances}
+    for arxiv_id, paper in latest.items():
+        stored_hash, _ = known.get(arxiv_id, (None, {}))
+        if stored_hash is None:
+            diff.added += 1
+            diff.content_changed.append(paper)
+        elif stored_hash != paper.content_hash:
+            diff.updated += 1
+            diff.content_changed.append(paper)
+        elif arxiv_id in changed_dates:
+            diff.updated += 1
+        else:
+            diff.unchanged += 1
+    return diff
+
+
+def vectors_fingerprint(settings: Settings) -> str:
+    """Where vectors live and which model made them, from settings alone (no model loaded)."""
+    model = settings.embed_model if settings.embed_provider == "openai" else ""
+    return "|".join((settings.embed_provider, model, settings.chroma_url or str(settings.chroma_path),
+                     settings.chroma_collection_prefix))
+
+
+def already_stored(settings: Settings, inputs: list[str]) -> IngestReport | None:
+    """The report of an ingest of ``inputs`` when the catalog already holds all of it exactly, and its
+    vectors were stored where the settings point; else None (a real ingest is needed). Cheap: parsing and
+    SQLite only, so re-running an ingest over unchanged files loads no model, Chroma or index."""
+    if not settings.catalog_path.exists() or (not settings.chroma_url and not settings.chroma_path.exists()):
+        return None
+    started = time.perf_counter()
+    batch = read_digests(inputs, max_bytes=int(settings.max_digest_mb * 1_000_000))
+    catalog = Catalog(settings.catalog_path)
+    try:
+        if catalog.get_meta(FINGERPRINT_KEY) != vectors_fingerprint(settings):
+            return None
+        diff = diff_papers(catalog, batch.papers)
+        if not diff.nothing_to_do:
+            return None
+        report = IngestReport(files=batch.files, unreadable=batch.unreadable, skipped=batch.skipped,
+                              problems=batch.problems, unchanged=diff.unchanged, revision=catalog.revision())
+    finally:
+        catalog.close()
+    report.timings_ms["total"] = _ms(started)
+    return report
 
 
 def ingest_papers(
@@ -98,35 +179,13 @@ def ingest_papers(
 
     ``day_contents`` and ``source_files`` come from the sync (see :meth:`Catalog.commit`).
     """
-    latest: dict[str, Paper] = {}
-    for paper in sorted(appearances, key=lambda p: p.date):
-        latest[paper.arxiv_id] = paper  # the newest digest's text wins
     with library.write_lock():
         started = time.perf_counter()
-        # A digest never carries the English abstract: keep the one enrichment stored earlier.
-        abstracts = library.catalog.abstracts(arxiv_id for arxiv_id, paper in latest.items() if not paper.abstract)
-        latest = {arxiv_id: replace(paper, abstract=abstracts[arxiv_id]) if arxiv_id in abstracts else paper
-                  for arxiv_id, paper in latest.items()}
-        known = library.catalog.known(latest)
-        content_changed: list[Paper] = []
-        new_appearances: list[Paper] = []
-        for paper in appearances:
-            _, stored_dates = known.get(paper.arxiv_id, (None, {}))
-            if stored_dates.get(paper.date, _MISSING) != paper.votes:
-                new_appearances.append(paper)
-        changed_dates = {p.arxiv_id for p in new_appearances}
-        for arxiv_id, paper in latest.items():
-            stored_hash, _ = known.get(arxiv_id, (None, {}))
-            if stored_hash is None:
-                report.added += 1
-                content_changed.append(paper)
-            elif stored_hash != paper.content_hash:
-                report.updated += 1
-                content_changed.append(paper)
-            elif arxiv_id in changed_dates:
-                report.updated += 1
-            else:
-                report.unchanged += 1
+        diff = diff_papers(library.catalog, appearances)
+        latest, content_changed, new_appearances = diff.latest, diff.content_changed, diff.new_appearances
+        report.added += diff.added
+        report.updated += diff.updated
+        report.unchanged += diff.unchanged
         report.add_time("diff", started)
 
         started = time.perf_counter()
@@ -150,6 +209,7 @@ def ingest_papers(
             content_changed, rows, new_appearances, day_contents=day_contents, source_files=source_files
         )
         report.removed += len(removed)
+        library.catalog.set_meta(FINGERPRINT_KEY, vectors_fingerprint(library.settings))
         # Vectors of sections a changed paper no longer has, and of removed papers (after the commit: a
         # crash before it leaves only unused vectors, which the next change of that paper deletes).
         stale = [node_id(paper.arxiv_id, key) for paper in content_changed for key, _ in SECTIONS
@@ -165,6 +225,8 @@ def ingest_papers(
 
 def _nodes_to_embed(library: Library, papers: list[Paper]) -> list[TextNode]:
     """Section nodes whose stored vector is missing or was made from other text."""
+    from llama_index.core.schema import TextNode
+
     wanted = {node_id(p.arxiv_id, key): (p, key, node_text(p, key)) for p in papers for key in section_keys(p)}
     stored = library.vectors.stored_hashes(list(wanted))
     nodes = []

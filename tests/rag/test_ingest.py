@@ -157,3 +157,21 @@ def test_lexical_index_finds_korean_morphemes(fast_library: Library, seeds_dir: 
     assert fast_library.lexical.search("OmniHuman-1", k=3)[0].arxiv_id == "2502.01061"
     only = fast_library.lexical.search("OmniHuman-1", k=3, arxiv_ids=["2411.14384"])
     assert all(hit.arxiv_id == "2411.14384" for hit in only)
+
+
+def test_unchanged_files_are_recognised_from_the_catalog_alone(fast_library: Library, samples_dir: Path,
+                                                               tmp_path: Path) -> None:
+    from rag.ingest import already_stored
+
+    folder = copy_samples(samples_dir, tmp_path / "in")
+    settings = fast_library.settings
+    assert already_stored(settings, [str(folder)]) is None  # nothing stored yet
+    ingest_paths(fast_library, [str(folder)])
+    report = already_stored(settings, [str(folder)])
+    assert report is not None and (report.files, report.unchanged, report.added, report.embedded) == (3, 15, 0, 0)
+    # Anything new, or vectors kept elsewhere, needs the real ingest.
+    moved = settings.model_copy(update={"chroma_collection_prefix": "other"})
+    assert already_stored(moved, [str(folder)]) is None
+    digest = folder / "2025-02-05.md"
+    digest.write_text(digest.read_text(encoding="utf-8").replace("Vote: 134", "Vote: 135"), encoding="utf-8")
+    assert already_stored(settings, [str(folder)]) is None
