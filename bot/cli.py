@@ -226,10 +226,15 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _engine(settings: Settings) -> Any:
+    from rag.text import KoreanTokenizer
+
+    tokenizer = KoreanTokenizer()
+    tokenizer.preload()  # Kiwi loads on the other core while LlamaIndex and Chroma are imported and opened
+
     from rag.answer import AnswerEngine
     from rag.library import Library
 
-    return AnswerEngine.from_settings(Library.open(settings))
+    return AnswerEngine.from_settings(Library.open(settings, tokenizer=tokenizer))
 
 
 @command("ask")

@@ -73,7 +73,8 @@ class Library:
     _writing: int = field(default=0, repr=False)  # this process holds write_lock()
 
     @classmethod
-    def open(cls, settings: Settings, *, embedder: BaseEmbedding | None = None, chroma: Any = None) -> Library:
+    def open(cls, settings: Settings, *, embedder: BaseEmbedding | None = None, chroma: Any = None,
+             tokenizer: KoreanTokenizer | None = None) -> Library:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         embedder = embedder or build_embed_model(settings)
         catalog = Catalog(settings.catalog_path)
@@ -88,7 +89,7 @@ class Library:
             vectors = reopen()
         else:
             vectors = VectorIndex(chroma or chroma_client(settings.chroma_url, settings.chroma_path), collection)
-        tokenizer = KoreanTokenizer()
+        tokenizer = tokenizer or KoreanTokenizer()
         return cls(
             settings=settings,
             catalog=catalog,

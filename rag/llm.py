@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.llms.openai_like import OpenAILike
+
+if TYPE_CHECKING:  # imported where used: with no LLM configured, a question never pays for them (~1 s)
+    import openai
 
 from config.settings import Settings
 
@@ -41,6 +41,8 @@ class ChatLLM:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatLLM:
+        from llama_index.llms.openai_like import OpenAILike
+
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
         llm = OpenAILike(
             model=settings.llm_model,
@@ -56,6 +58,8 @@ class ChatLLM:
         return cls(llm, model=settings.llm_model, max_retries=settings.llm_max_retries)
 
     def complete(self, messages: list[dict[str, str]], on_token: OnToken | None = None) -> str:
+        from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
         chat = [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in messages]
         attempt = 0
         while True:
@@ -83,6 +87,8 @@ class ChatLLM:
 
 def _classify(exc: Exception) -> tuple[str, bool, float | None]:
     """(reason for users, retryable?, server-requested wait)."""
+    import openai
+
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
         return "the LLM timed out", True, None
     if isinstance(exc, openai.RateLimitError):

@@ -43,8 +43,16 @@ class KoreanTokenizer:
                 from kiwipiepy import Kiwi
 
                 # The multi-word and typo dictionaries cost ~190 MB and changed no result on our data.
-                self._kiwi = Kiwi(load_multi_dict=False, load_typo_dict=False)
+                kiwi = Kiwi(load_multi_dict=False, load_typo_dict=False)
+                kiwi.tokenize("준비 ready")  # the first analysis initialises lazily (~0.5 s): pay it here
+                self._kiwi = kiwi
             return self._kiwi
+
+    def preload(self) -> None:
+        """Start loading Kiwi in a background thread (about a second of C++ work, mostly outside the GIL),
+        so that a cold question overlaps it with imports, the embedding model and Chroma."""
+        if self._kiwi is None:
+            threading.Thread(target=self._load, name="kiwi-preload", daemon=True).start()
 
     def tokens(self, text: str) -> list[str]:
         kiwi = self._load()
