@@ -43,6 +43,7 @@ from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.logs import redact_text
+from bot.telegram.request import DelegatingRequest
 from config.settings import Settings
 from rag.library import Library
 from rag.sync import last_sync
@@ -144,7 +145,7 @@ class TelegramMonitor:
         return MonitoredRequest(request, self)
 
 
-class MonitoredRequest(BaseRequest):
+class MonitoredRequest(DelegatingRequest):
     """A PTB request object that delegates to another one and reports each round trip to the monitor.
 
     Any HTTP answer below 500 counts as reachable (a 400 or 429 is Telegram answering) except 401 and 404
@@ -152,18 +153,8 @@ class MonitoredRequest(BaseRequest):
     count as failures. ``getUpdates`` calls are also reported on their own: only HTTP 200 is a success."""
 
     def __init__(self, inner: BaseRequest, monitor: TelegramMonitor) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.monitor = monitor
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
 
     async def do_request(
         self,
@@ -179,10 +170,8 @@ class MonitoredRequest(BaseRequest):
         if updates:
             self.monitor.updates_started()
         try:
-            code, payload = await self.inner.do_request(
-                url=url, method=method, request_data=request_data, read_timeout=read_timeout,
-                write_timeout=write_timeout, connect_timeout=connect_timeout, pool_timeout=pool_timeout,
-            )
+            code, payload = await super().do_request(url, method, request_data, read_timeout, write_timeout,
+                                                     connect_timeout, pool_timeout)
         except asyncio.CancelledError:  # a long poll cut short by stopping: neither success nor failure
             if updates:
                 self.monitor.updates_cancelled()

@@ -31,6 +31,7 @@ from telegram.error import NetworkError, TelegramError
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.logs import redact_text
+from bot.telegram.request import DelegatingRequest
 
 log = logging.getLogger("papersbot.telegram")
 
@@ -44,23 +45,13 @@ class UpdatesRefused(NetworkError):
     """The Bot API answered ``getUpdates`` with 401 or 404; retried like a network error."""
 
 
-class ResilientUpdatesRequest(BaseRequest):
+class ResilientUpdatesRequest(DelegatingRequest):
     """The request object for ``getUpdates`` only (``ApplicationBuilder.get_updates_request``): delegates
     to ``inner`` and turns a 401/404 answer into :class:`UpdatesRefused`."""
 
     def __init__(self, inner: BaseRequest | None = None) -> None:
         # PTB's own default for getUpdates: one pooled connection (ApplicationBuilder._build_request).
-        self.inner = inner or HTTPXRequest(connection_pool_size=1)
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
+        super().__init__(inner or HTTPXRequest(connection_pool_size=1))
 
     async def do_request(
         self,
@@ -72,10 +63,8 @@ class ResilientUpdatesRequest(BaseRequest):
         connect_timeout: ODVInput[float] = DEFAULT_NONE,
         pool_timeout: ODVInput[float] = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        code, payload = await self.inner.do_request(
-            url=url, method=method, request_data=request_data, read_timeout=read_timeout,
-            write_timeout=write_timeout, connect_timeout=connect_timeout, pool_timeout=pool_timeout,
-        )
+        code, payload = await super().do_request(url, method, request_data, read_timeout, write_timeout,
+                                                 connect_timeout, pool_timeout)
         if code in REFUSALS:
             raise UpdatesRefused(f"getUpdates answered HTTP {code} ({_description(payload, code)})")
         return code, payload
