@@ -85,8 +85,8 @@ class Settings(BaseSettings):
     )
     sync_interval_minutes: float = Field(
         default=60, ge=0,
-        description="How often the running bot syncs from source_url (and once before each push pass); "
-        "0 turns the scheduled sync off.",
+        description="How often the running bot syncs from source_url (and once before each push pass with "
+        "chats due); 0 turns syncing in the bot off (scheduled, before pushes and /sync).",
     )
     sync_timeout_s: float = Field(
         default=20.0, gt=0, description="Per-request timeout of the sync's HTTP requests, in seconds.")
