@@ -91,7 +91,7 @@ class Http:
                 if response.status_code not in _RETRY_STATUS:
                     return response
                 problem = f"HTTP {response.status_code}"
-                wait = _retry_after(response.headers.get("Retry-After"))
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
             except httpx.TimeoutException:
                 problem = "timed out"
             except (httpx.TransportError, httpx.DecodingError) as exc:
@@ -106,7 +106,7 @@ class Http:
             self.sleep(delay)
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
     if not value:
         return None

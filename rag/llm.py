@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # imported where used: with no LLM configured, a question nev
     import openai
 
 from config.settings import Settings
+from loaders.source import retry_after_seconds
 
 log = logging.getLogger(__name__)
 OnToken = Callable[[str], None]
@@ -105,8 +106,4 @@ def _classify(exc: Exception) -> tuple[str, bool, float | None]:
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after") if exc.response is not None else None
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+    return retry_after_seconds(exc.response.headers.get("retry-after") if exc.response is not None else None)

@@ -15,8 +15,8 @@ from loaders.source import (
     Http,
     HuggingFace,
     SourceError,
-    _retry_after,
     parse_day_list,
+    retry_after_seconds,
 )
 from tests.fakes.source_server import FakeDigestRepo, FakeHuggingFace
 
@@ -44,9 +44,9 @@ def test_day_list_groups_ids_by_date_and_skips_bad_rows() -> None:
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
-    assert _retry_after("7") == 7.0 and _retry_after(None) is None and _retry_after("soon") is None
+    assert retry_after_seconds("7") == 7.0 and retry_after_seconds(None) is None and retry_after_seconds("soon") is None
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= (_retry_after(later) or 0) <= 30
+    assert 25 <= (retry_after_seconds(later) or 0) <= 30
 
 
 def test_conditional_fetch_returns_no_body_when_unchanged(http: Http) -> None:
