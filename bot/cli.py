@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging(settings: Settings) -> None:
-    from bot.logs import configure_logging
+    from bot.ops.logs import configure_logging
 
     configure_logging(settings)  # one line per event (JSON with log_json), every secret redacted
 
@@ -376,8 +376,8 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from bot.backup import BackupError, export_backup
     from rag.library import Library
+    from rag.storage.backup import BackupError, export_backup
 
     library = Library.open(settings)
     try:
@@ -397,7 +397,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from bot.backup import BackupError, import_backup
+    from rag.storage.backup import BackupError, import_backup
 
     try:
         manifest = import_backup(settings, Path(args.file), replace=args.replace)
@@ -413,7 +413,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("health")
 def _health(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.health import check
+    from bot.ops.health import check
 
     return check(settings, timeout=args.timeout)
 

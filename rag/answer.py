@@ -17,13 +17,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from loaders.digest import SECTIONS
-from rag.catalog import StoredPaper
 from rag.citations import Citation, validate
 from rag.library import Library
 from rag.llm import ChatLLM, LLMUnavailable, OnToken
 from rag.memory import ConversationMemory, Turn
 from rag.query import RELATIVE_NAMES, QueryPlan, plan_query
 from rag.retrieval import Candidate, HybridRetriever
+from rag.storage.catalog import StoredPaper
 from rag.text import language, sentences
 
 LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}

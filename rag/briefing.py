@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loaders.digest import arxiv_url
-from rag.catalog import StoredPaper
 from rag.library import Library
+from rag.storage.catalog import StoredPaper
 from rag.text import language, sentences
 
 GIST_CHARS = 160

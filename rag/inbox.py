@@ -23,7 +23,7 @@ from typing import Any
 from loaders.digest import DIGEST_SUFFIXES, Problem
 from rag.ingest import IngestReport, Progress, ingest_paths
 from rag.library import Library
-from rag.locks import file_lock
+from rag.storage.locks import file_lock
 
 log = logging.getLogger(__name__)
 

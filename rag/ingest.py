@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from loaders.digest import SECTIONS, Paper, Problem, read_digests
-from rag.catalog import Catalog, SectionRow, SourceFile, node_hash, node_id, node_text, section_keys
+from rag.storage.catalog import Catalog, SectionRow, SourceFile, node_hash, node_id, node_text, section_keys
 
 if TYPE_CHECKING:  # importing them costs a second; ``papersbot ingest`` of unchanged files needs neither
     from llama_index.core.schema import TextNode

@@ -24,7 +24,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from rag.catalog import Catalog
+from rag.storage.catalog import Catalog
 from rag.text import KoreanTokenizer
 
 # bm25s sets its own logger to DEBUG at import (bm25s/__init__.py), flooding every ingest with lines.

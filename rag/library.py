@@ -46,10 +46,10 @@ from typing import IO, Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from config.settings import Settings
-from rag.catalog import Catalog
 from rag.embeddings import build_embed_model, embedding_key
 from rag.lexical import LexicalIndex
-from rag.locks import file_lock
+from rag.storage.catalog import Catalog
+from rag.storage.locks import file_lock
 from rag.text import KoreanTokenizer
 from rag.vectors import VectorIndex, chroma_client
 

@@ -42,9 +42,9 @@ from loaders.source import (
     SourceError,
     parse_day_list,
 )
-from rag.catalog import SourceFile
 from rag.ingest import IngestReport, ingest_papers
 from rag.library import Library
+from rag.storage.catalog import SourceFile
 
 log = logging.getLogger(__name__)
 

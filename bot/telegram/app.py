@@ -31,8 +31,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.health import HealthServer, TelegramMonitor, monitored_requests
-from bot.subscriptions import SubscriptionStore, utc_now
+from bot.ops.health import HealthServer, TelegramMonitor, monitored_requests
 from bot.telegram.access import AccessPolicy, QuestionLimiter
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.errors import install_log_redaction, make_error_handler, redact_loggers
@@ -44,6 +43,7 @@ from bot.telegram.subscribing import SubscriptionHandlers
 from bot.telegram.syncing import SyncHandlers
 from config.settings import Settings
 from rag.answer import AnswerEngine
+from rag.storage.subscriptions import SubscriptionStore, utc_now
 from rag.sync import Syncer
 
 log = logging.getLogger("papersbot.telegram")

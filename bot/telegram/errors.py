@@ -2,8 +2,8 @@
 gets a short, useful message. Nothing here is ever fatal to the bot.
 
 The bot token is part of every Bot API URL, so it leaks into httpx log lines and exception texts;
-the :class:`RedactToken` filter (``bot.logs.RedactFilter`` for one token) scrubs it from every log record,
-including formatted tracebacks. ``bot.logs.configure_logging`` installs the same filter for every secret.
+the :class:`RedactToken` filter (``bot.ops.logs.RedactFilter`` for one token) scrubs it from every log record,
+including formatted tracebacks. ``bot.ops.logs.configure_logging`` installs the same filter for every secret.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
-from bot.logs import BOT_TOKEN_REDACTED, RedactFilter, Redactor
+from bot.ops.logs import BOT_TOKEN_REDACTED, RedactFilter, Redactor
 from bot.telegram.polling import log_polling_error
 from bot.telegram.texts import lang_of, t
 

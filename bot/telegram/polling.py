@@ -14,7 +14,7 @@ proxy or load balancer hiccup) and is retried like any other network error.
 answers into ``NetworkError``, which PTB's polling loop retries with its backoff (1 s, growing by half
 each time up to 30 s). ``run_polling`` hands each failure to the Application's error handler
 (``update=None``), which logs one line per failure with :func:`log_polling_error`. ``/healthz`` turns
-``unhealthy`` once no ``getUpdates`` has succeeded for ``health_updates_max_age_s`` (see ``bot.health``),
+``unhealthy`` once no ``getUpdates`` has succeeded for ``health_updates_max_age_s`` (see ``bot.ops.health``),
 so a bot that stays deaf is restarted by the container's HEALTHCHECK.
 """
 
@@ -30,7 +30,7 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TelegramError
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-from bot.logs import redact_text
+from bot.ops.logs import redact_text
 from bot.telegram.request import DelegatingRequest
 
 log = logging.getLogger("papersbot.telegram")

@@ -7,7 +7,7 @@ A *pass* (run by the bot's JobQueue every ``push_check_interval_s``, or once by 
    push time goes out in this very pass);
 2. finds due chats: their latest slot (``push_time`` in their zone) is newer than the last one handled;
 3. for each due chat whose newest digest is newer than what it last received: claim → send → mark sent
-   (see :mod:`bot.subscriptions` for why that order gives exactly once); a chat with nothing new has its
+   (see :mod:`rag.storage.subscriptions` for why that order gives exactly once); a chat with nothing new has its
    slot marked handled and gets no message; after downtime only the newest digest is sent (one message);
 4. error policy per chat — one failing chat never stops the others: 403 / "chat not found" deactivates
    the subscription; 429 waits ``retry_after`` (PTB's ``AIORateLimiter`` retries first); network errors
@@ -32,7 +32,6 @@ from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.subscriptions import AlreadySent, Subscription, SubscriptionStore, latest_slot, push_lock, utc_now
 from bot.telegram import views
 from bot.telegram.render import MAX_MESSAGE, Part, render_parts
 from bot.telegram.replies import NO_PREVIEW
@@ -40,6 +39,7 @@ from config.settings import Settings
 from rag.briefing import Briefing, compose
 from rag.inbox import InboxReport, ingest_inbox, scan
 from rag.library import Library
+from rag.storage.subscriptions import AlreadySent, Subscription, SubscriptionStore, latest_slot, push_lock, utc_now
 from rag.sync import Syncer, SyncReport
 
 log = logging.getLogger("papersbot.push")

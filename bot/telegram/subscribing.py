@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.subscriptions import Subscription, SubscriptionStore, next_slot, parse_time, utc_now
 from bot.telegram import views
 from bot.telegram.addressing import command_argument
 from bot.telegram.render import Span, bold, join, text
@@ -22,6 +21,7 @@ from bot.telegram.replies import reply
 from bot.telegram.texts import lang_of, t
 from config.settings import Settings
 from rag.briefing import parse_topics
+from rag.storage.subscriptions import Subscription, SubscriptionStore, next_slot, parse_time, utc_now
 
 Context = ContextTypes.DEFAULT_TYPE
 _TIMEISH = re.compile(r"^\d{1,2}[:.]\d{1,2}$")

@@ -15,8 +15,8 @@ from bot.telegram.texts import t, votes_text
 from loaders.digest import SECTIONS, arxiv_id_from, arxiv_url
 from rag.answer import Answer, Found
 from rag.briefing import Briefing, BriefItem
-from rag.catalog import StoredPaper
 from rag.ingest import IngestReport
+from rag.storage.catalog import StoredPaper
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 MAX_AUTHORS = 12

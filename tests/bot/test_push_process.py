@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.subscriptions import SubscriptionStore
 from config.settings import load_settings
 from rag.ingest import ingest_paths
 from rag.library import Library
+from rag.storage.subscriptions import SubscriptionStore
 from tests.conftest import SAMPLES
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api

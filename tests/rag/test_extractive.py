@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from rag.answer import AnswerEngine, Found, Source
-from rag.catalog import StoredPaper
 from rag.library import Library
 from rag.memory import ConversationMemory
 from rag.query import QueryPlan
 from rag.retrieval import Candidate
+from rag.storage.catalog import StoredPaper
 from rag.text import sentences
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.catalog import Catalog
 from rag.ingest import ingest_paths
 from rag.library import Library
+from rag.storage.catalog import Catalog
 from tests.helpers import HashEmbedding
 
 

@@ -24,10 +24,10 @@ from chromadb.config import Settings as ChromaSettings
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from config.settings import Settings, load_settings
-from rag.catalog import Catalog
 from rag.embeddings import build_embed_model, embedding_key
 from rag.ingest import ingest_paths
 from rag.library import Library
+from rag.storage.catalog import Catalog
 from tests.conftest import REPO, SAMPLES
 from tests.helpers import HashEmbedding
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.health import HealthServer, TelegramMonitor, monitored_requests
+from bot.ops.health import HealthServer, TelegramMonitor, monitored_requests
 from bot.telegram.app import build_application
 from config.settings import load_settings
 from rag.answer import AnswerEngine
@@ -283,7 +283,7 @@ def test_6_korean_replies_carry_no_internal_english_and_healthz_has_the_details(
 # --- 7b. time zones: any case, UTC±N understood, the rest refused clearly --------------------------------
 def test_7b_subscribe_time_zones_case_insensitive_and_utc_offsets(srv: FakeBotAPI, engine: AnswerEngine,
                                                                    tmp_path: Path) -> None:
-    from bot.subscriptions import SubscriptionStore
+    from rag.storage.subscriptions import SubscriptionStore
 
     store = SubscriptionStore(tmp_path / "subs.sqlite3")
     commands = ["/subscribe 08:30 europe/berlin diffusion", "/subscribe 07:00 UTC+9", "/subscribe gmt-5",
@@ -410,7 +410,7 @@ def test_7e_a_trimmed_push_header_counts_the_papers_it_holds(srv: FakeBotAPI, tm
     lowest-ranked are dropped, and the header counts the ones shown, not the ones asked for."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.subscriptions import SubscriptionStore
+    from rag.storage.subscriptions import SubscriptionStore
 
     blocks = []
     for n in range(25):

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from telegram.ext import AIORateLimiter, ExtBot
 
-from bot.subscriptions import SubscriptionStore, latest_slot
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.push import Pusher, PushReport, briefing_part
 from config.settings import Settings, load_settings
 from rag.briefing import compose
 from rag.ingest import ingest_paths
 from rag.library import Library
+from rag.storage.subscriptions import SubscriptionStore, latest_slot
 from tests.conftest import SAMPLES
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.subscriptions import SubscriptionStore
 from bot.telegram.app import build_application
 from bot.telegram.subscribing import SubscribeError, SubscribeRequest, parse_subscribe
 from rag.answer import AnswerEngine
 from rag.ingest import ingest_paths
 from rag.library import Library
 from rag.memory import ConversationMemory
+from rag.storage.subscriptions import SubscriptionStore
 from tests.bot.telegram.harness import bot_settings, serve
 from tests.conftest import SAMPLES
 from tests.fakes.bot_api import FakeBotAPI

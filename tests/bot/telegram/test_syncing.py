@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.subscriptions import SubscriptionStore
 from bot.telegram.app import build_application
 from loaders.source import DigestRepository, Http, HuggingFace
 from rag.answer import AnswerEngine
 from rag.ingest import ingest_paths
 from rag.library import Library
 from rag.memory import ConversationMemory
+from rag.storage.subscriptions import SubscriptionStore
 from rag.sync import Syncer
 from tests.bot.telegram.harness import bot_settings, serve
 from tests.conftest import SAMPLES

@@ -7,9 +7,9 @@ import re
 from bot.telegram.render import render_parts, to_html, to_plain
 from bot.telegram.views import answer_view, paper_link, paper_view, search_view, top_view, unknown_date_view
 from rag.answer import Answer, Found
-from rag.catalog import StoredPaper
 from rag.citations import Citation
 from rag.query import QueryPlan
+from rag.storage.catalog import StoredPaper
 from tests.fakes.tg_html import parse_telegram_html
 
 

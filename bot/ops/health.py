@@ -42,7 +42,7 @@ from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-from bot.logs import redact_text
+from bot.ops.logs import redact_text
 from bot.telegram.request import DelegatingRequest
 from config.settings import Settings
 from rag.library import Library

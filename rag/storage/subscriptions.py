@@ -24,8 +24,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from rag.locks import file_lock
-from rag.sqlite import connect, migrate, transaction
+from rag.storage.locks import file_lock
+from rag.storage.sqlite import connect, migrate, transaction
 
 _V1 = """
         CREATE TABLE subscriptions (

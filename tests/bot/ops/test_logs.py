@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.logs import BOT_TOKEN_REDACTED, SECRET_REDACTED, Redactor, configure_logging, redact_text
+from bot.ops.logs import BOT_TOKEN_REDACTED, SECRET_REDACTED, Redactor, configure_logging, redact_text
 from config.settings import Settings, load_settings
 
 TOKEN = "123456789:AAFakeTokenForPapersbotTests_0123456"

@@ -17,7 +17,7 @@ from telegram.error import NetworkError
 from telegram.request import HTTPXRequest
 
 from bot.cli import main
-from bot.health import HealthServer, TelegramMonitor, check, monitored_requests, probe_url
+from bot.ops.health import HealthServer, TelegramMonitor, check, monitored_requests, probe_url
 from config.settings import Settings, load_settings
 from rag.answer import AnswerEngine
 from rag.ingest import ingest_paths

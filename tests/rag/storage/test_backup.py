@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.backup import FORMAT_VERSION, MANIFEST, BackupError, export_backup, import_backup
 from bot.cli import main
 from config.settings import Settings, load_settings
 from rag.embeddings import embedding_key
 from rag.ingest import ingest_paths
 from rag.library import Library
 from rag.retrieval import HybridRetriever
+from rag.storage.backup import FORMAT_VERSION, MANIFEST, BackupError, export_backup, import_backup
 from tests.chroma_server import chroma_server
 from tests.helpers import HashEmbedding
 

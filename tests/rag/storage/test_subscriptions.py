@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.subscriptions import (
+from rag.storage.subscriptions import (
     AlreadySent,
     SubscriptionStore,
     latest_slot,

@@ -32,9 +32,9 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from config.settings import Settings
-from rag.catalog import MIGRATIONS, Catalog
 from rag.embeddings import build_embed_model, embedding_key
 from rag.library import Library
+from rag.storage.catalog import MIGRATIONS, Catalog
 from rag.vectors import VectorIndex
 
 FORMAT = "papersbot-backup"

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loaders.digest import SECTIONS, Paper
-from rag.sqlite import connect, migrate, transaction
+from rag.storage.sqlite import connect, migrate, transaction
 
 _V1 = """
         CREATE TABLE papers (

@@ -1,0 +1,1 @@
+"""Storage: the paper catalog, chat subscriptions, SQLite plumbing, file locks and backups."""
