@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -59,22 +59,32 @@ class ChatLLM:
         return cls(llm, model=settings.llm_model, max_retries=settings.llm_max_retries)
 
     def complete(self, messages: list[dict[str, str]], on_token: OnToken | None = None) -> str:
-        from llama_index.core.base.llms.types import ChatMessage, MessageRole
+        """The whole answer; ``on_token`` (optional) sees each piece as it streams in (see :meth:`stream`)."""
+        if on_token is None:
+            chat = _chat_messages(messages)
+            return next(self._retrying(lambda: iter([str(self.llm.chat(chat).message.content or "")])))
+        parts: list[str] = []
+        for delta in self.stream(messages):
+            parts.append(delta)
+            on_token(delta)
+        return "".join(parts)
 
-        chat = [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in messages]
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        """Text deltas as the model writes them (``chat.completions`` with ``stream=True``, through
+        LlamaIndex's ``stream_chat``). Timeouts, 429 and 5xx are retried only before the first delta;
+        a failure after it raises :class:`LLMUnavailable`, since part of the answer has been shown."""
+        chat = _chat_messages(messages)
+        return self._retrying(lambda: (chunk.delta for chunk in self.llm.stream_chat(chat) if chunk.delta))
+
+    def _retrying(self, start: Callable[[], Iterator[str]]) -> Iterator[str]:
         attempt = 0
         while True:
             streamed = False
             try:
-                if on_token is None:
-                    return str(self.llm.chat(chat).message.content or "")
-                parts: list[str] = []
-                for chunk in self.llm.stream_chat(chat):
-                    if chunk.delta:
-                        streamed = True
-                        parts.append(chunk.delta)
-                        on_token(chunk.delta)
-                return "".join(parts)
+                for piece in start():
+                    streamed = True
+                    yield piece
+                return
             except Exception as exc:  # classified below; anything unknown is also a fallback, not a crash
                 reason, retryable, wait = _classify(exc)
                 if streamed or not retryable or attempt >= self.max_retries:
@@ -84,6 +94,12 @@ class ChatLLM:
                 delay = wait if wait is not None else self.backoff_s * 2 ** (attempt - 1)
                 log.info("LLM %s; retry %d/%d in %.1fs", reason, attempt, self.max_retries, delay)
                 self._sleep(min(delay, 30.0))
+
+
+def _chat_messages(messages: list[dict[str, str]]) -> list[Any]:
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
+    return [ChatMessage(role=MessageRole(m["role"]), content=m["content"]) for m in messages]
 
 
 def _classify(exc: Exception) -> tuple[str, bool, float | None]:

@@ -1,26 +1,34 @@
 """Telegram HTML from structured content, and a splitter that never breaks a tag or an entity.
 
-Content is a flat list of :class:`Span` s: plain text or one tagged run (bold, italic, code, link). Nothing
-is ever written as HTML by hand: :func:`to_html` escapes every piece of text and every ``href``. Because
-the splitter cuts the *plain* text and renders each part afterwards, a cut can never land inside an
-``&amp;`` entity or between ``<a>`` and ``</a>``; a tagged run that straddles a cut is closed at the end
-of one part and reopened at the start of the next.
+Content is a flat list of :class:`Span` s: runs of text, each plain or tagged (bold, italic, code, link,
+...), optionally inside outer elements (a blockquote, a code block, bold around a link: ``Span.outer``).
+Nothing is ever written as HTML by hand: :func:`to_html` escapes every piece of text and every ``href``,
+and opens and closes elements so that neighbouring runs sharing an outer element share one element (one
+blockquote, not one per line). Because the splitter cuts the *plain* text and renders each part
+afterwards, a cut can never land inside an ``&amp;`` entity or between ``<a>`` and ``</a>``; an element
+that straddles a cut is closed at the end of one part and reopened at the start of the next.
 
-Telegram's limit is 4096 characters after entity parsing (counted in UTF-16 code units). A part's cost
-is the larger of its rendered HTML length and its plain UTF-16 length, so every part fits whichever way
-the limit is read.
+Telegram's limit is 4096 characters *after entity parsing*, counted in UTF-16 code units
+(https://core.telegram.org/bots/api#sendmessage): what the reader sees, not the markup. So a part's cost
+is its visible UTF-16 length; an answer full of linked citations is cut by its text, not by its ``href``
+s. A heading (a line whose letters are all bold) is never the last line of a part: it stays with what it
+heads.
+
+:func:`from_markdown` turns a model's Markdown into spans with telegramify-markdown (see there why).
 """
 
 from __future__ import annotations
 
 import bisect
 import html
+import itertools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 MAX_MESSAGE = 4096
-TAGS = frozenset({"b", "i", "code", "a"})
+TAGS = frozenset({"b", "i", "u", "s", "code", "a", "tg-spoiler"})  # a run's own tag
+OUTER_TAGS = TAGS | {"pre", "blockquote"}  # elements around runs
 
 # Break levels, preferred first. Each pattern matches the whitespace a cut consumes; the cut position is
 # the match's end, and the whitespace itself is dropped from both parts.
@@ -32,12 +40,43 @@ _LEVELS = (_PARAGRAPH, _LINE, _SENTENCE, _WORD)
 
 
 @dataclass(frozen=True)
+class Tag:
+    """One Telegram HTML element: ``a`` has an ``href``, ``pre`` may name a ``language``, a ``blockquote``
+    may be ``expandable`` (collapsed to a few lines until tapped)."""
+
+    name: str
+    href: str | None = None
+    language: str | None = None
+    expandable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in OUTER_TAGS:
+            raise ValueError(f"unsupported tag {self.name!r}")
+        if (self.name == "a") != (self.href is not None):
+            raise ValueError("href goes with tag 'a' and only with it")
+
+    def open(self) -> str:
+        if self.name == "a":
+            return f'<a href="{html.escape(self.href or "", quote=True)}">'
+        if self.name == "pre" and self.language:
+            return f'<pre><code class="language-{html.escape(self.language, quote=True)}">'
+        if self.name == "blockquote" and self.expandable:
+            return "<blockquote expandable>"
+        return f"<{self.name}>"
+
+    def close(self) -> str:
+        return "</code></pre>" if self.name == "pre" and self.language else f"</{self.name}>"
+
+
+@dataclass(frozen=True)
 class Span:
-    """A run of text, plain (``tag=None``) or wrapped in one Telegram HTML tag."""
+    """A run of text, plain (``tag=None``) or wrapped in one Telegram HTML tag, inside the ``outer``
+    elements (outermost first)."""
 
     text: str
     tag: str | None = None
     href: str | None = None
+    outer: tuple[Tag, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.tag is not None and self.tag not in TAGS:
@@ -45,16 +84,16 @@ class Span:
         if (self.tag == "a") != (self.href is not None):
             raise ValueError("href goes with tag 'a' and only with it")
 
+    @property
+    def tags(self) -> tuple[Tag, ...]:
+        """Every element around the text, outermost first."""
+        return self.outer + ((Tag(self.tag, self.href),) if self.tag is not None else ())
+
     def with_text(self, text: str) -> Span:
-        return Span(text, self.tag, self.href)
+        return Span(text, self.tag, self.href, self.outer)
 
     def html(self) -> str:
-        body = html.escape(self.text, quote=False)
-        if self.tag is None or not self.text:
-            return body
-        if self.tag == "a":
-            return f'<a href="{html.escape(self.href or "", quote=True)}">{body}</a>'
-        return f"<{self.tag}>{body}</{self.tag}>"
+        return to_html([self])
 
 
 def text(value: str) -> Span:
@@ -87,8 +126,28 @@ class Part:
     fallback: str = ""
 
 
+def within(tag: Tag, spans: Iterable[Span]) -> list[Span]:
+    """``spans`` inside ``tag`` (e.g. an expandable blockquote around a list of sources)."""
+    return [Span(s.text, s.tag, s.href, (tag, *s.outer)) for s in spans]
+
+
 def to_html(spans: Iterable[Span]) -> str:
-    return "".join(span.html() for span in spans)
+    """Escaped HTML; neighbouring runs that share outer elements share them (properly nested)."""
+    out: list[str] = []
+    stack: tuple[Tag, ...] = ()
+    for span in spans:
+        if not span.text:
+            continue  # an empty tagged run renders nothing, not "<b></b>"
+        tags = span.tags
+        common = 0
+        while common < min(len(stack), len(tags)) and stack[common] == tags[common]:
+            common += 1
+        out += [tag.close() for tag in reversed(stack[common:])]
+        out += [tag.open() for tag in tags[common:]]
+        stack = tags
+        out.append(html.escape(span.text, quote=False))
+    out += [tag.close() for tag in reversed(stack)]
+    return "".join(out)
 
 
 def to_plain(spans: Iterable[Span]) -> str:
@@ -97,8 +156,11 @@ def to_plain(spans: Iterable[Span]) -> str:
 
 def to_fallback(spans: Iterable[Span]) -> str:
     """Plain text that keeps link targets: ``title (https://...)``."""
-    return "".join(f"{s.text} ({s.href})" if s.tag == "a" and s.href and s.href != s.text else s.text
-                   for s in spans)
+    out: list[str] = []
+    for s in spans:
+        href = next((tag.href for tag in reversed(s.tags) if tag.name == "a"), None)
+        out.append(f"{s.text} ({href})" if href and href != s.text else s.text)
+    return "".join(out)
 
 
 def utf16_len(value: str) -> int:
@@ -107,8 +169,8 @@ def utf16_len(value: str) -> int:
 
 
 def cost(spans: Sequence[Span]) -> int:
-    """What a part counts against the message limit (see the module docstring)."""
-    return max(len(to_html(spans)), utf16_len(to_plain(spans)))
+    """What a part counts against the message limit: what Telegram shows, in UTF-16 code units."""
+    return utf16_len(to_plain(spans))
 
 
 def slice_spans(spans: Sequence[Span], start: int, end: int) -> list[Span]:
@@ -146,7 +208,9 @@ def split(spans: Sequence[Span], limit: int = MAX_MESSAGE) -> list[list[Span]]:
     plain texts, concatenated, equal the original plain text up to whitespace at the cuts.
     """
     plain = to_plain(spans)
-    breaks = [[m.end() for m in level.finditer(plain)] for level in _LEVELS]
+    headings = _heading_ends(spans, plain)
+    # A cut right after a heading would send the heading alone (or at the end of a part): not a cut.
+    breaks = [[m.end() for m in level.finditer(plain) if m.start() not in headings] for level in _LEVELS]
     parts: list[list[Span]] = []
     start = _skip_space(plain, 0)
     while start < len(plain):
@@ -196,7 +260,113 @@ def _farthest_fit(spans: Sequence[Span], plain: str, start: int, cuts: Sequence[
     return best
 
 
+def _heading_ends(spans: Sequence[Span], plain: str) -> set[int]:
+    """Where heading lines end: lines with a letter or digit, all of whose letters and digits are bold
+    (our views' titles, a Markdown ``## heading``; a leading emoji or number does not count)."""
+    bold = bytearray(len(plain))
+    offset = 0
+    for span in spans:
+        if any(tag.name == "b" for tag in span.tags):
+            bold[offset : offset + len(span.text)] = b"\x01" * len(span.text)
+        offset += len(span.text)
+    ends: set[int] = set()
+    start = 0
+    for line in plain.split("\n"):
+        letters = [start + i for i, ch in enumerate(line) if ch.isalnum()]
+        if letters and all(bold[i] for i in letters):
+            ends.update(range(start + len(line.rstrip()), start + len(line) + 1))
+        start += len(line) + 1
+    return ends
+
+
 def _skip_space(value: str, index: int) -> int:
     while index < len(value) and value[index].isspace():
         index += 1
+    return index
+
+
+# --- Markdown ---------------------------------------------------------------------------------------
+# Models write Markdown. It is parsed by telegramify-markdown (a maintained converter made for Telegram:
+# CommonMark via pulldown-cmark, headings, lists, code fences, quotes) into plain text plus Telegram
+# entities with UTF-16 offsets, which become spans here, so every character is escaped by to_html like
+# any other text and a cut is measured on what Telegram shows. We chose it over chatgpt-md-converter
+# (regexes producing HTML that we would have to parse again) and md2tgmd (MarkdownV2 strings): only its
+# (text, entities) output can be split and escaped without a second parser.
+# https://github.com/sudoskys/telegramify-markdown
+_ENTITY_TAGS = {"bold": "b", "italic": "i", "underline": "u", "strikethrough": "s", "code": "code",
+                "spoiler": "tg-spoiler", "pre": "pre", "blockquote": "blockquote",
+                "expandable_blockquote": "blockquote"}
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+_HIDE = str.maketrans({"<": "\ue000", "&": "\ue001"})
+_SHOW = str.maketrans({"\ue000": "<", "\ue001": "&"})
+
+
+def from_markdown(markdown: str) -> list[Span]:
+    """Spans for a model's Markdown. Links the model wrote become their plain text (links are only ever
+    built from our own metadata); raw HTML is not interpreted."""
+    from telegramify_markdown import RenderConfig, convert  # ~30 ms to import: only when answers render
+
+    # Raw HTML ("<DiT>", "a <b> b") is text to show, not markup to drop, and "&amp;" stays as written: both
+    # go through the parser as private-use stand-ins of the same UTF-16 length, restored afterwards.
+    hidden = markdown.translate(_HIDE)
+    plain, entities = convert(hidden, latex_escape=False, config=RenderConfig.isolated())
+    plain = plain.translate(_SHOW)
+    starts = _utf16_index(plain)
+    ranges: list[tuple[int, int, Tag]] = []
+    for entity in entities:
+        name = _ENTITY_TAGS.get(entity.type)
+        if name is None or entity.length <= 0:
+            continue  # text_link, url, mention, custom emoji: shown as plain text
+        start, end = starts.get(entity.offset), starts.get(entity.offset + entity.length)
+        if start is None or end is None:
+            continue
+        ranges.append((start, end, Tag(name, language=entity.language if name == "pre" else None,
+                                       expandable=entity.type == "expandable_blockquote")))
+    ranges.sort(key=lambda r: (r[0], -r[1]))  # outer elements first
+    cuts = sorted({0, len(plain), *(r[0] for r in ranges), *(r[1] for r in ranges)})
+    spans: list[Span] = []
+    for lo, hi in itertools.pairwise(cuts):
+        outer = tuple(tag for start, end, tag in ranges if start <= lo and hi <= end)
+        spans.append(Span(plain[lo:hi], outer=_nestable(outer)))
+    return spans
+
+
+def link_markers(spans: Sequence[Span], href: Callable[[int], str | None]) -> list[Span]:
+    """Citation markers ``[n]`` in the text become links to ``href(n)`` (None: left as text); never
+    inside code."""
+    out: list[Span] = []
+    for span in spans:
+        if span.tag is not None or any(tag.name in ("code", "pre", "a") for tag in span.outer):
+            out.append(span)
+            continue
+        position = 0
+        for match in _MARKER.finditer(span.text):
+            target = href(int(match.group(1)))
+            if target is None:
+                continue
+            out.append(span.with_text(span.text[position : match.start()]))
+            out.append(Span(match.group(0), "a", target, span.outer))
+            position = match.end()
+        out.append(span.with_text(span.text[position:]))
+    return [span for span in out if span.text]
+
+
+def _nestable(tags: tuple[Tag, ...]) -> tuple[Tag, ...]:
+    """Telegram allows nothing inside code or a code block, and no quote inside a quote."""
+    out: list[Tag] = []
+    for tag in tags:
+        if tag.name == "blockquote" and any(t.name == "blockquote" for t in out):
+            continue
+        out.append(tag)
+        if tag.name in ("code", "pre"):
+            break
+    return tuple(out)
+
+
+def _utf16_index(value: str) -> dict[int, int]:
+    """UTF-16 offset -> index in ``value``, for every character boundary."""
+    index, offset = {0: 0}, 0
+    for i, ch in enumerate(value, start=1):
+        offset += 2 if ord(ch) > 0xFFFF else 1
+        index[offset] = i
     return index

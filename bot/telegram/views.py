@@ -6,11 +6,23 @@ on rendering whatever characters they hold.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.telegram.render import Span, bold, code, italic, join, link, text
+from bot.telegram.render import (
+    Span,
+    Tag,
+    bold,
+    code,
+    from_markdown,
+    italic,
+    join,
+    link,
+    link_markers,
+    text,
+    to_plain,
+    within,
+)
 from bot.telegram.texts import t, votes_text
 from loaders.digest import SECTIONS, arxiv_id_from, arxiv_url
 from rag.answer import Answer, Found
@@ -18,7 +30,8 @@ from rag.briefing import Briefing, BriefItem
 from rag.ingest import IngestReport
 from rag.storage.catalog import StoredPaper
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+# An answer longer than this (visible characters) shows its sources folded (an expandable blockquote).
+LONG_ANSWER_CHARS = 1200
 MAX_AUTHORS = 12
 MAX_PROBLEMS = 10
 
@@ -45,24 +58,21 @@ def help_view(lang: str, username: str, *, private: bool, admin: bool) -> list[S
 
 
 def answer_view(answer: Answer, notice: str | None = None) -> list[Span]:
-    """The answer with its [n] markers linked, then the cited papers as ``[n] title`` links."""
+    """The answer (the model's Markdown as Telegram formatting; extractive text as written) with its [n]
+    markers linked, then the cited papers as ``[n] title`` links, folded into an expandable quote when
+    the answer is long."""
     links = {c.n: c.arxiv_id for c in answer.citations}
-    body: list[Span] = []
-    position = 0
-    for match in _MARKER.finditer(answer.text):
-        arxiv_id = links.get(int(match.group(1)))
-        if arxiv_id is None or paper_link(arxiv_id) is None:
-            continue
-        body.append(text(answer.text[position : match.start()]))
-        body.append(titled(match.group(0), arxiv_id))
-        position = match.end()
-    body.append(text(answer.text[position:]))
+    prose = from_markdown(answer.text) if answer.llm.get("used") else [text(answer.text)]
+    body = link_markers(prose, lambda n: paper_link(links[n]) if n in links else None)
     sources: list[Span] = []
     if answer.citations:
-        sources.append(bold(t("sources", answer.language)))
+        rows: list[Span] = []
         for c in answer.citations:
-            sources += [text("\n"), titled(f"[{c.n}] {c.title}", c.arxiv_id),
-                        text(f" — {c.date} · {votes_text(c.votes, answer.language)}")]
+            rows += [text("\n" if rows else ""), titled(f"[{c.n}] {c.title}", c.arxiv_id),
+                     text(f" — {c.date} · {votes_text(c.votes, answer.language)}")]
+        long = len(to_plain(body)) + len(to_plain(rows)) > LONG_ANSWER_CHARS
+        sources = [bold(t("sources", answer.language)), text("\n"),
+                   *(within(Tag("blockquote", expandable=True), rows) if long else rows)]
     return join([italic(notice)] if notice else [], body, sources)
 
 

@@ -11,12 +11,15 @@ from bot.telegram.render import (
     MAX_MESSAGE,
     Part,
     Span,
+    Tag,
     bold,
     code,
     cost,
+    from_markdown,
     italic,
     join,
     link,
+    link_markers,
     render_parts,
     slice_spans,
     split,
@@ -25,6 +28,7 @@ from bot.telegram.render import (
     to_html,
     to_plain,
     utf16_len,
+    within,
 )
 from tests.fakes.tg_html import parse_telegram_html
 
@@ -41,7 +45,7 @@ def check_parts(spans: list[Span], parts: list[Part], limit: int) -> None:
         plain, _entities = parse_telegram_html(part.html)  # raises on any broken tag or entity
         assert plain == part.text
         assert part.text.strip() and part.text == part.text.strip()
-        assert len(part.html) <= limit and utf16_len(part.text) <= limit
+        assert utf16_len(part.text) <= limit  # Telegram counts what it shows, not the markup
         found = original.find(part.text, position)
         assert found >= position, "parts are slices of the original, in order"
         assert not original[position:found].strip(), "only whitespace is dropped between parts"
@@ -86,8 +90,9 @@ def test_join_and_slice() -> None:
     assert slice_spans(spans, 0, 0) == []
 
 
-def test_cost_counts_html_and_utf16() -> None:
-    assert cost([text("&&")]) == len("&amp;&amp;")
+def test_cost_counts_what_telegram_shows_in_utf16() -> None:
+    assert cost([text("&&")]) == 2  # "&amp;&amp;" on the wire, two characters after entity parsing
+    assert cost([link("[1]", "https://arxiv.org/abs/2502.01061")]) == 3
     assert cost([text("😀😀")]) == 4  # two astral characters are four UTF-16 units
     assert utf16_len("가😀") == 3
 
@@ -160,7 +165,7 @@ def test_entities_are_never_cut() -> None:
     spans = [text("&<>\"" * 3000)]  # every character expands to an entity
     parts = render_parts(spans, 100)
     check_parts(spans, parts, 100)
-    assert all(len(p.html) <= 100 for p in parts)
+    assert [len(p.text) for p in parts] == [100] * 120  # 100 visible characters, ~500 of markup each
 
 
 def test_a_link_is_never_cut_inside_its_markup() -> None:
@@ -188,7 +193,7 @@ def test_real_sized_answer_splits_under_4096() -> None:
         listed += [text("\n"), source]
     spans = join([text(body)], [bold("Sources"), *listed])
     parts = render_parts(spans)
-    assert len(parts) >= 5
+    assert len(parts) == 4  # ~15,700 visible characters
     check_parts(spans, parts, MAX_MESSAGE)
     sources_part = [p for p in parts if "Sources" in p.text]
     assert len(sources_part) == 1 and sources_part[0].html.count("</a>") == 3  # the source list stays together
@@ -221,3 +226,88 @@ def test_random_content_splits_validly_under_tiny_limits(seed: int) -> None:
                   rng.choice([None, None, "b", "i", "code"])) for _ in range(rng.randint(1, 20))]
     limit = rng.choice([24, 32, 50])
     check_parts(spans, render_parts(spans, limit), limit)
+
+
+# --- what Telegram counts, headings, nesting --------------------------------------------------------------
+def test_an_answer_full_of_citations_is_two_messages_not_nineteen() -> None:
+    href = "https://arxiv.org/abs/2502.01061"
+    sentence = [text("DiT 기반 모델은 오디오와 포즈를 함께 조건으로 씁니다 "), link("[1]", href), text(". ")]
+    spans = sentence * 160  # ~6,900 visible characters, ~13,000 more of link markup
+    assert 4096 < utf16_len(to_plain(spans)) < 2 * 4096 - 100
+    parts = render_parts(spans)
+    assert len(parts) == 2
+    check_parts(spans, parts, MAX_MESSAGE)
+    assert sum(p.html.count(f'<a href="{href}">[1]</a>') for p in parts) == 160
+
+
+def test_a_heading_is_never_sent_alone() -> None:
+    rows: list[Span] = []
+    for n in range(1, 31):  # like /top 30: a bold title, then rows of linked titles
+        rows += [text(("\n" if rows else "") + f"{n}. "),
+                 link(f"Paper title number {n} " + "x" * 90, f"https://arxiv.org/abs/2502.{n:05d}")]
+    spans = join([bold("🏆 2025-02-05 추천 순위")], rows)
+    for limit in (200, 1000, 3000):  # the title would fit alone, the rows would not fit beside it
+        parts = render_parts(spans, limit)
+        check_parts(spans, parts, limit)
+        assert parts[0].text.startswith("🏆 2025-02-05 추천 순위\n\n1. Paper title number 1")
+        assert all(not p.text.endswith("추천 순위") for p in parts)
+    assert len(render_parts(spans)) == 1  # ~3,500 visible characters: one message
+
+
+def test_a_heading_line_stays_with_its_text_under_any_limit() -> None:
+    spans = join([text("intro " * 30)], [bold("What's New")], [text("body sentence. " * 40)])
+    for limit in (60, 120, 250, 500):
+        parts = render_parts(spans, limit)
+        check_parts(spans, parts, limit)
+        assert all(not p.text.endswith("What's New") for p in parts)
+
+
+def test_outer_elements_nest_and_neighbours_share_them() -> None:
+    quote = Tag("blockquote", expandable=True)
+    rows = within(quote, [link("[1] A & B", "https://arxiv.org/abs/2502.00001"), text(" — 2025-02-05\n"),
+                          link("[2] <C>", "https://arxiv.org/abs/2502.00002"), text(" — 2025-02-06")])
+    html = to_html([bold("Sources"), text("\n"), *rows])
+    assert html == ('<b>Sources</b>\n<blockquote expandable><a href="https://arxiv.org/abs/2502.00001">[1] A &amp; '
+                    'B</a> — 2025-02-05\n<a href="https://arxiv.org/abs/2502.00002">[2] &lt;C&gt;</a> — 2025-02-06'
+                    '</blockquote>')
+    _plain, entities = parse_telegram_html(html)
+    assert [e["type"] for e in entities] == ["bold", "expandable_blockquote", "text_link", "text_link"]
+    parts = render_parts([bold("Sources"), text("\n"), *rows] * 30, 200)  # cut inside the quote: reopened
+    assert len(parts) > 1 and all(p.html.count("<blockquote expandable>") == p.html.count("</blockquote>")
+                                  for p in parts)
+
+
+# --- Markdown --------------------------------------------------------------------------------------------
+def test_markdown_becomes_telegram_formatting() -> None:
+    md = ("## 핵심\n**KV 캐시**를 *압축*합니다 [1].\n\n- 첫째 `top-k` [2]\n- 둘째 ~~없음~~\n\n"
+          "```python\nx = a[1] < b\n```\n")
+    html = to_html(link_markers(from_markdown(md), lambda n: f"https://arxiv.org/abs/2502.0000{n}"))
+    plain, entities = parse_telegram_html(html)
+    assert "**" not in plain and "##" not in plain and "```" not in plain and "- 첫째" not in plain
+    assert "핵심" in plain and "KV 캐시를 압축합니다 [1]." in plain and "x = a[1] < b" in plain
+    kinds = [e["type"] for e in entities]
+    assert {"bold", "italic", "code", "strikethrough", "pre", "text_link"} <= set(kinds)
+    assert kinds.count("text_link") == 2  # [1] and [2] in the prose; the [1] inside the code block stays text
+    pre = next(e for e in entities if e["type"] == "pre")
+    assert pre.get("language") == "python"
+
+
+def test_markdown_escapes_everything_else() -> None:
+    md = "A <b>bold</b> claim & <script>x</script> &amp; 5 < 6 [see](https://evil.example/login) `<i>`"
+    spans = from_markdown(md)
+    html = to_html(spans)
+    plain, entities = parse_telegram_html(html)
+    assert plain == "A <b>bold</b> claim & <script>x</script> &amp; 5 < 6 see <i>"
+    assert [e["type"] for e in entities] == ["code"]  # no link the model wrote, no tag it typed
+    assert "evil" not in html
+
+
+def test_markdown_of_any_shape_renders_and_splits_validly() -> None:
+    rng = random.Random(7)
+    pieces = ["**", "*", "_", "`", "```\n", "\n", "\n\n", "# ", "- ", "1. ", "> ", "<b>", "&", "[1]", "😀", "가나",
+              "word ", "[x](y) ", "~~", "||"]
+    for _ in range(40):
+        md = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 300)))
+        spans = from_markdown(md)
+        limit = rng.choice([40, 100, MAX_MESSAGE])
+        check_parts(spans, render_parts(spans, limit), limit)

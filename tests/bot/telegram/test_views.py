@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.telegram.render import render_parts, to_html, to_plain
+from bot.telegram.render import render_parts, to_html, to_plain, utf16_len
 from bot.telegram.views import answer_view, paper_link, paper_view, search_view, top_view, unknown_date_view
 from rag.answer import Answer, Found
 from rag.citations import Citation
@@ -86,7 +86,7 @@ def test_long_paper_view_splits_validly() -> None:
     parts = render_parts(paper_view(big, "ko"))
     assert len(parts) > 1
     for part in parts:
-        assert parse_telegram_html(part.html)[0] == part.text and len(part.html) <= 4096
+        assert parse_telegram_html(part.html)[0] == part.text and utf16_len(part.text) <= 4096
 
 
 def test_paper_view_shows_summary_abstract_and_unknown_votes() -> None:
