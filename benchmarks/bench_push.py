@@ -41,10 +41,10 @@ START = datetime(2025, 2, 5, tzinfo=UTC)
 def one_run(subscribers: int, limited: bool, work: Path) -> tuple[PushReport, float, int]:
     settings = load_settings(data_dir=work / "data")
     if not limited:  # overhead only: no pacing either (model_copy skips the setting's 30/s bound)
-        settings = settings.model_copy(update={"push_messages_per_second": 1e6})
+        settings = settings.model_copy(update={"push": settings.push.model_copy(update={"messages_per_second": 1e6})})
     library = Library.open(settings, embedder=HashEmbedding())
     ingest_paths(library, [str(REPO / "data" / "samples" / "2025-02-05.md")])
-    store = SubscriptionStore(settings.subscriptions_path)
+    store = SubscriptionStore(settings.storage.subscriptions_path)
     for i in range(subscribers):
         topics = ["diffusion"] if i % 10 == 0 else []
         store.subscribe(10_000 + i, "08:00", "Asia/Seoul", topics, "ko", now=START)
@@ -53,7 +53,7 @@ def one_run(subscribers: int, limited: bool, work: Path) -> tuple[PushReport, fl
     async def main(srv: FakeBotAPI) -> tuple[PushReport, float]:
         runner = BlockingRunner(1, refresh=library.refresh)
         pusher = Pusher(settings, library, store, runner, clock=lambda: clock)
-        limiter = AIORateLimiter(max_retries=settings.telegram_max_retries) if limited else None  # as in the bot
+        limiter = AIORateLimiter(max_retries=settings.telegram.max_retries) if limited else None  # as in the bot
         bot: ExtBot[Any] = ExtBot(srv.token, base_url=srv.base_url, base_file_url=srv.base_file_url,
                                   rate_limiter=limiter)
         async with bot:
@@ -106,10 +106,10 @@ def main() -> None:
     limited, free, store = (statistics.median(x) for x in (limited_s, free_s, store_s))
     print(f"\npush to {n} subscribers (1 message each; 10% with a topic), medians of {args.runs} runs")
     print(f"  with Telegram-like limits (fake: 30 msg/s overall, 1/s per chat), paced at "
-          f"{load_settings().push_messages_per_second:g} msg/s + AIORateLimiter: {limited:.1f} s "
+          f"{load_settings().push.messages_per_second:g} msg/s + AIORateLimiter: {limited:.1f} s "
           f"= {n / limited:.1f} msg/s; 429 answers: {statistics.median(limited_hits):.0f}")
     print(f"  no limits: {free:.2f} s = {free / n * 1000:.2f} ms per message overhead "
-          f"({n / free:.0f} msg/s; no pacing, push_concurrency={load_settings().push_concurrency})")
+          f"({n / free:.0f} msg/s; no pacing, push_concurrency={load_settings().push.concurrency})")
     print(f"  of which the delivery records (claim + mark_sent): {store * 1000:.2f} ms per message")
     print(f"  floor set by Telegram's 30 msg/s: {n / 30:.1f} s")
 

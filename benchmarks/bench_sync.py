@@ -104,7 +104,7 @@ def sync_bench(archive: Path, days: int, repeats: int) -> dict[str, Any]:
                 noop.append(report.seconds)
                 noop_bytes.append(report.bytes)
                 assert report.ingest.embedded == 0 and not report.days_fetched
-            env = {**os.environ, "PAPERSBOT_DATA_DIR": str(settings.data_dir), "PAPERSBOT_SOURCE_URL": repo.url,
+            env = {**os.environ, "PAPERSBOT_DATA_DIR": str(settings.storage.data_dir), "PAPERSBOT_SOURCE_URL": repo.url,
                    "PAPERSBOT_HF_API_URL": hf.api_url, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
             cli = []
             exe = str(Path(sys.executable).parent / "papersbot")

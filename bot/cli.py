@@ -11,7 +11,9 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from config.settings import Settings, load_settings
+from pydantic import ValidationError
+
+from config.settings import Settings, describe_error, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS: dict[str, Command] = {}
@@ -91,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(data_dir=args.data_dir)
-    except Exception as exc:  # pydantic's ValidationError names the bad setting; no traceback for users
+    except ValidationError as exc:  # one line per bad setting, with its environment names; no traceback
+        print(f"papersbot: invalid configuration:\n{describe_error(exc)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # an unreadable PAPERSBOT_CONFIG_FILE
         print(f"papersbot: invalid configuration: {exc}", file=sys.stderr)
         return 2
     _configure_logging(settings)
@@ -163,7 +168,7 @@ def _ingest_dry_run(args: argparse.Namespace, settings: Settings) -> int:
     """Parse only: no Library (so no model, no Chroma, no data dir is touched)."""
     from loaders.digest import read_digests
 
-    batch = read_digests(args.paths, max_bytes=int(settings.max_digest_mb * 1_000_000))
+    batch = read_digests(args.paths, max_bytes=int(settings.loading.max_digest_mb * 1_000_000))
     if args.json:
         _print_json(batch.to_json())
     else:
@@ -311,15 +316,15 @@ def _top(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             print(f"papersbot: --date must be YYYY-MM-DD, not {args.date!r}", file=sys.stderr)
             return 2
-    limit = args.limit if args.limit is not None else settings.push_top_n
+    limit = args.limit if args.limit is not None else settings.push.top_n
     if limit < 1:
         print("papersbot: --limit must be at least 1", file=sys.stderr)
         return 2
-    topics = parse_topics(args.topics or "", settings.push_max_topics or 100)
+    topics = parse_topics(args.topics or "", settings.push.max_topics or 100)
     library = Library.open(settings)
     try:
-        briefing = compose(library, args.date, limit=limit, topics=topics, topic_limit=settings.push_topic_matches,
-                           min_relevance=settings.topic_min_relevance)
+        briefing = compose(library, args.date, limit=limit, topics=topics, topic_limit=settings.push.topic_matches,
+                           min_relevance=settings.push.topic_min_relevance)
         dates = library.catalog.dates()
     finally:
         library.close()
@@ -407,7 +412,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     counts = manifest["counts"]
     subscriptions = "with subscriptions" if manifest["subscriptions"] is not None else "no subscriptions"
     print(f"imported {counts['papers']} papers, {counts['vector_nodes']} vectors, {subscriptions} "
-          f"(backup of {manifest['created_at']}) into {settings.data_dir}")
+          f"(backup of {manifest['created_at']}) into {settings.storage.data_dir}")
     return 0
 
 

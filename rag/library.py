@@ -75,26 +75,27 @@ class Library:
     @classmethod
     def open(cls, settings: Settings, *, embedder: BaseEmbedding | None = None, chroma: Any = None,
              tokenizer: KoreanTokenizer | None = None) -> Library:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
         embedder = embedder or build_embed_model(settings)
-        catalog = Catalog(settings.catalog_path)
+        catalog = Catalog(settings.storage.catalog_path)
         # Read where the data stands *before* opening Chroma: a write landing in between only makes us
         # reopen once more than needed, never miss a change.
         revision = catalog.revision()
-        generation = _read_generation(settings.data_dir / "write.lock")
-        collection = f"{settings.chroma_collection_prefix}-{embedding_key(embedder)}"
+        generation = _read_generation(settings.storage.data_dir / "write.lock")
+        collection = f"{settings.storage.chroma_collection_prefix}-{embedding_key(embedder)}"
         reopen: Callable[[], VectorIndex] | None = None
-        if chroma is None and not settings.chroma_url:
-            reopen = functools.partial(_embedded_index, settings.chroma_path, collection)
+        if chroma is None and not settings.storage.chroma_url:
+            reopen = functools.partial(_embedded_index, settings.storage.chroma_path, collection)
             vectors = reopen()
         else:
-            vectors = VectorIndex(chroma or chroma_client(settings.chroma_url, settings.chroma_path), collection)
+            vectors = VectorIndex(chroma or chroma_client(settings.storage.chroma_url, settings.storage.chroma_path),
+                                  collection)
         tokenizer = tokenizer or KoreanTokenizer()
         return cls(
             settings=settings,
             catalog=catalog,
             vectors=vectors,
-            lexical=LexicalIndex(settings.lexical_path, tokenizer),
+            lexical=LexicalIndex(settings.storage.lexical_path, tokenizer),
             embedder=embedder,
             tokenizer=tokenizer,
             reopen_vectors=reopen,
@@ -149,7 +150,7 @@ class Library:
         stale Chroma client. The lock file holds ``<pid> <generation>``; every holder bumps the
         generation, so a later writer knows someone else has been here.
         """
-        path = self.settings.data_dir / "write.lock"
+        path = self.settings.storage.data_dir / "write.lock"
         with open(path, "a+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
@@ -173,7 +174,7 @@ class Library:
 
     def _try_lock(self) -> AbstractContextManager[bool]:
         """The data-dir lock if free right now (True), else False at once; leaves the lock file alone."""
-        return file_lock(self.settings.data_dir / "write.lock", wait=False)
+        return file_lock(self.settings.storage.data_dir / "write.lock", wait=False)
 
     def stats(self) -> dict[str, Any]:
         counts = self.catalog.counts()
@@ -185,7 +186,7 @@ class Library:
             "vector_nodes": self.vectors.count(),
             "lexical_nodes": len(self.lexical),
             "collection": self.vectors.collection_name,
-            "chroma": self.settings.chroma_url or str(self.settings.chroma_path),
+            "chroma": self.settings.storage.chroma_url or str(self.settings.storage.chroma_path),
             "revision": self.catalog.revision(),
         }
 

@@ -44,19 +44,19 @@ class ChatLLM:
     def from_settings(cls, settings: Settings) -> ChatLLM:
         from llama_index.llms.openai_like import OpenAILike
 
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+        key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else "not-needed"
         llm = OpenAILike(
-            model=settings.llm_model,
-            api_base=settings.llm_base_url or "https://api.openai.com/v1",
+            model=settings.llm.model,
+            api_base=settings.llm.base_url or "https://api.openai.com/v1",
             api_key=key,
             is_chat_model=True,
             context_window=32_000,
-            timeout=settings.llm_timeout_s,
+            timeout=settings.llm.timeout_s,
             max_retries=0,  # retries are ours, see complete()
-            temperature=settings.llm_temperature,
-            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm.temperature,
+            max_tokens=settings.llm.max_tokens,
         )
-        return cls(llm, model=settings.llm_model, max_retries=settings.llm_max_retries)
+        return cls(llm, model=settings.llm.model, max_retries=settings.llm.max_retries)
 
     def complete(self, messages: list[dict[str, str]], on_token: OnToken | None = None) -> str:
         """The whole answer; ``on_token`` (optional) sees each piece as it streams in (see :meth:`stream`)."""

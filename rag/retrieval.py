@@ -55,10 +55,10 @@ class HybridRetriever:
         vector = self.library.embedder.get_query_embedding(query)
         timings["embed_query"] = _ms(started)
         started = time.perf_counter()
-        dense_hits = self.library.vectors.query(vector, self.settings.dense_k, arxiv_ids)
+        dense_hits = self.library.vectors.query(vector, self.settings.retrieval.dense_k, arxiv_ids)
         timings["dense"] = _ms(started)
         started = time.perf_counter()
-        lexical_hits = self.library.lexical.search(query, self.settings.lexical_k, arxiv_ids)
+        lexical_hits = self.library.lexical.search(query, self.settings.retrieval.lexical_k, arxiv_ids)
         timings["lexical"] = _ms(started)
 
         started = time.perf_counter()
@@ -89,19 +89,19 @@ class HybridRetriever:
 
     @property
     def _first_place(self) -> float:
-        if self.settings.fusion == "rrf":
-            return 1.0 / self.settings.rrf_k
-        return min(self.settings.dense_weight, 1.0 - self.settings.dense_weight)
+        if self.settings.retrieval.fusion == "rrf":
+            return 1.0 / self.settings.retrieval.rrf_k
+        return min(self.settings.retrieval.dense_weight, 1.0 - self.settings.retrieval.dense_weight)
 
     def _fuse(self, candidates: list[Candidate]) -> None:
         settings = self.settings
-        if settings.fusion == "rrf":
+        if settings.retrieval.fusion == "rrf":
             for c in candidates:
-                c.score = sum(1.0 / (settings.rrf_k + r) for r in (c.dense_rank, c.lexical_rank) if r)
+                c.score = sum(1.0 / (settings.retrieval.rrf_k + r) for r in (c.dense_rank, c.lexical_rank) if r)
             return
         dense = _normalized({c.arxiv_id: c.dense for c in candidates if c.dense is not None})
         lexical = _normalized({c.arxiv_id: c.lexical for c in candidates if c.lexical is not None})
-        alpha = settings.dense_weight
+        alpha = settings.retrieval.dense_weight
         for c in candidates:
             c.score = alpha * dense.get(c.arxiv_id, 0.0) + (1.0 - alpha) * lexical.get(c.arxiv_id, 0.0)
 
@@ -119,7 +119,8 @@ class HybridRetriever:
         top3 = sorted(candidates, key=lambda c: sum(1.0 / (60 + r) for r in (c.dense_rank, c.lexical_rank) if r),
                       reverse=True)[:3]
         best_lexical = max((c.lexical or 0.0 for c in top3), default=0.0)
-        return best_dense >= self.settings.min_relevance or best_lexical >= self.settings.min_lexical_score
+        retrieval = self.settings.retrieval
+        return best_dense >= retrieval.min_relevance or best_lexical >= retrieval.min_lexical_score
 
 
 def _normalized(scores: dict[str, float]) -> dict[str, float]:

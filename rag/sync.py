@@ -161,12 +161,12 @@ class Syncer:
                       exclusive: Callable[[], AbstractContextManager[object]] = nullcontext) -> Syncer:
         """A syncer over ``source_url`` (and ``hf_api_url`` when ``hf_enrich``); ``close()`` it after use."""
         settings = library.settings
-        http = Http.create(timeout_s=settings.sync_timeout_s, max_retries=settings.sync_max_retries,
-                           max_wait_s=settings.sync_max_wait_s)
-        return cls(library, DigestRepository(settings.source_url, http),
-                   HuggingFace(settings.hf_api_url, http) if settings.hf_enrich else None,
-                   recheck_days=settings.sync_recheck_days, initial_days=settings.sync_initial_days,
-                   batch_days=settings.sync_batch_days, exclusive=exclusive)
+        http = Http.create(timeout_s=settings.sync.timeout_s, max_retries=settings.sync.max_retries,
+                           max_wait_s=settings.sync.max_wait_s)
+        return cls(library, DigestRepository(settings.sync.source_url, http),
+                   HuggingFace(settings.sync.hf_api_url, http) if settings.sync.hf_enrich else None,
+                   recheck_days=settings.sync.recheck_days, initial_days=settings.sync.initial_days,
+                   batch_days=settings.sync.batch_days, exclusive=exclusive)
 
     def close(self) -> None:
         self.repository.http.close()

@@ -265,9 +265,9 @@ class HealthServer:
 
     @classmethod
     def from_settings(cls, settings: Settings, library: Library, **kwargs: Any) -> HealthServer:
-        if settings.health_port is None:
+        if settings.health.port is None:
             raise ValueError("health_port is not set")
-        return cls(library, host=settings.health_listen, port=settings.health_port, **kwargs)
+        return cls(library, host=settings.health.listen, port=settings.health.port, **kwargs)
 
     # --- lifecycle -------------------------------------------------------------------------------------
     async def start(self, probe: Probe | None = None) -> None:
@@ -569,16 +569,16 @@ def resident_memory() -> int | None:
 # --- papersbot health ----------------------------------------------------------------------------------------
 def probe_url(settings: Settings) -> str | None:
     """Where ``papersbot health`` asks: the listen address, or loopback when it listens on every address."""
-    if settings.health_port is None:
+    if settings.health.port is None:
         return None
-    host = settings.health_listen.strip()
+    host = settings.health.listen.strip()
     if host in ("", "0.0.0.0", "*"):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.health_port}/healthz"
+    return f"http://{host}:{settings.health.port}/healthz"
 
 
 def check(settings: Settings, timeout: float = 5.0, out: TextIO | None = None, err: TextIO | None = None) -> int:

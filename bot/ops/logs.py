@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from pydantic import SecretStr
-
 from config.settings import Settings
 
 BOT_TOKEN_REDACTED = "<bot-token>"
@@ -52,10 +50,8 @@ class Redactor:
     def from_settings(cls, settings: Settings, extra: Iterable[str] = ()) -> Redactor:
         """Every secret in the settings (each ``SecretStr`` field) plus ``extra`` values."""
         found: dict[str, str] = {}
-        for name in type(settings).model_fields:
-            value = getattr(settings, name)
-            if isinstance(value, SecretStr) and value.get_secret_value():
-                found[value.get_secret_value()] = BOT_TOKEN_REDACTED if name == "telegram_token" else SECRET_REDACTED
+        for name, value in settings.secrets():
+            found[value] = BOT_TOKEN_REDACTED if name == "telegram.token" else SECRET_REDACTED
         for value in extra:
             found.setdefault(value, SECRET_REDACTED)
         return cls(found)
@@ -197,14 +193,14 @@ def configure_logging(settings: Settings, secrets: Iterable[str] = (), stream: T
         root.removeHandler(old)
         old.close()
     handler = _PapersbotHandler(stream)
-    handler.setFormatter(JsonFormatter(redactor) if settings.log_json else LineFormatter(redactor))
+    handler.setFormatter(JsonFormatter(redactor) if settings.logging.json_lines else LineFormatter(redactor))
     handler.addFilter(RedactFilter(redactor))
     root.addHandler(handler)
     try:
-        root.setLevel(settings.log_level.upper())
+        root.setLevel(settings.logging.level.upper())
     except ValueError:
         root.setLevel(logging.INFO)
-        logging.getLogger("papersbot").warning("unknown log_level %r; logging at INFO", settings.log_level)
+        logging.getLogger("papersbot").warning("unknown log_level %r; logging at INFO", settings.logging.level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     return redactor

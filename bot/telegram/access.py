@@ -24,7 +24,7 @@ class AccessPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessPolicy:
-        return cls(frozenset(settings.telegram_allowed_chat_ids), frozenset(settings.telegram_admin_ids))
+        return cls(frozenset(settings.telegram.allowed_chat_ids), frozenset(settings.telegram.admin_ids))
 
     @classmethod
     def of(cls, allowed: Iterable[int] = (), admins: Iterable[int] = ()) -> AccessPolicy:
@@ -82,7 +82,7 @@ class QuestionLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock = time.monotonic) -> QuestionLimiter:
-        return cls(settings.telegram_questions_burst, settings.telegram_questions_per_minute, clock=clock)
+        return cls(settings.telegram.questions_burst, settings.telegram.questions_per_minute, clock=clock)
 
     def acquire(self, user_id: int) -> float:
         """0.0 when the user may ask now (a token is spent), else the seconds to wait."""

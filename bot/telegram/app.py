@@ -72,9 +72,9 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 def file_url(settings: Settings) -> str:
     """The Bot API file URL: configured, or derived from the base URL (``.../bot`` → ``.../file/bot``)."""
-    if settings.telegram_base_file_url:
-        return settings.telegram_base_file_url
-    base = settings.telegram_base_url.rstrip("/")
+    if settings.telegram.base_file_url:
+        return settings.telegram.base_file_url
+    base = settings.telegram.base_url.rstrip("/")
     return (base[: -len("/bot")] if base.endswith("/bot") else base) + "/file/bot"
 
 
@@ -99,32 +99,32 @@ def build_application(
 
     ``stop_signals``: handle SIGINT/SIGTERM ourselves once started (run it with ``stop_signals=None``): the
     stop waits at most ``shutdown_grace_s`` for updates in progress (``bot.telegram.stopping``)."""
-    token = token or (settings.telegram_token.get_secret_value() if settings.telegram_token else None)
+    token = token or (settings.telegram.token.get_secret_value() if settings.telegram.token else None)
     if not token:
         raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
     redact_loggers(token)  # httpx logs every request URL, and the token is part of it
-    runner = runner or BlockingRunner(settings.telegram_workers, refresh=engine.library.refresh)
+    runner = runner or BlockingRunner(settings.telegram.workers, refresh=engine.library.refresh)
     access = access or AccessPolicy.from_settings(settings)
     handlers = Handlers(settings, engine, runner, access, limiter or QuestionLimiter.from_settings(settings))
     owns_store = store is None  # an injected store belongs to the caller, who closes it
-    store = store or SubscriptionStore(settings.subscriptions_path)
+    store = store or SubscriptionStore(settings.storage.subscriptions_path)
     syncer = syncer if syncer is not None else (
-        Syncer.from_settings(engine.library, exclusive=runner.exclusive) if settings.sync_interval_minutes else None)
+        Syncer.from_settings(engine.library, exclusive=runner.exclusive) if settings.sync.interval_minutes else None)
     pusher = Pusher(settings, engine.library, store, runner, clock=clock, syncer=syncer)
     if health is not None:  # /healthz and /metrics report the last push from the subscription store
         health.last_push = store.last_push
         health.pushes_sent = lambda: store.counts()["sent"]
         health.llm = engine.llm_health  # why answers fell back to extractive: operators' business
 
-    processor = DrainingUpdateProcessor(settings.telegram_concurrent_updates)
+    processor = DrainingUpdateProcessor(settings.telegram.concurrent_updates)
 
     async def on_start(app: App) -> None:
         if stop_signals:
-            install_stop_signals(app, processor, settings.shutdown_grace_s)
+            install_stop_signals(app, processor, settings.telegram.shutdown_grace_s)
         await register_commands(app, access)
-        schedule_push(app, pusher, settings.push_check_interval_s)
-        if syncer is not None and settings.sync_interval_minutes > 0:
-            schedule_sync(app, pusher, settings.sync_interval_minutes * 60)
+        schedule_push(app, pusher, settings.push.check_interval_s)
+        if syncer is not None and settings.sync.interval_minutes > 0:
+            schedule_sync(app, pusher, settings.sync.interval_minutes * 60)
         if health is not None:
             await health.start(probe=app.bot.get_me)
 
@@ -140,10 +140,10 @@ def build_application(
     builder = (
         ApplicationBuilder()
         .token(token)
-        .base_url(settings.telegram_base_url)
+        .base_url(settings.telegram.base_url)
         .base_file_url(file_url(settings))
         .concurrent_updates(processor)
-        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=settings.telegram_max_retries))
+        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=settings.telegram.max_retries))
         .post_init(on_start)
         .post_shutdown(on_shutdown)
     )
@@ -224,15 +224,15 @@ async def _set_commands(app: App, commands: list[tuple[str, str, str]], lang: st
 
 def run(settings: Settings) -> int:
     """``papersbot bot``: serve until interrupted. Returns the process exit code."""
-    if settings.telegram_token is None:
+    if settings.telegram.token is None:
         print("papersbot: no bot token; set TELEGRAM_BOT_TOKEN (from @BotFather)", file=sys.stderr)
         return 2
-    webhook = settings.telegram_webhook_url
+    webhook = settings.telegram.webhook_url
     if webhook and importlib.util.find_spec("tornado") is None:
         print("papersbot: webhook mode needs python-telegram-bot[webhooks] (tornado); install it or unset "
               "PAPERSBOT_TELEGRAM_WEBHOOK_URL to use long polling", file=sys.stderr)
         return 2
-    token = settings.telegram_token.get_secret_value()
+    token = settings.telegram.token.get_secret_value()
     install_log_redaction(token)
 
     from rag.library import Library
@@ -243,19 +243,19 @@ def run(settings: Settings) -> int:
         if library.catalog.counts()["papers"] == 0:
             log.warning("the index is empty: run `papersbot ingest PATH` or send the bot a digest as an admin")
         health = request = get_updates_request = None
-        if settings.health_port is not None:  # Bot API round trips feed the health server's Telegram status
+        if settings.health.port is not None:  # Bot API round trips feed the health server's Telegram status
             monitor = TelegramMonitor()
             request, get_updates_request = monitored_requests(monitor)
             health = HealthServer.from_settings(
                 settings, library, telegram=monitor,
-                updates_max_age_s=None if webhook else settings.health_updates_max_age_s)
+                updates_max_age_s=None if webhook else settings.health.updates_max_age_s)
         app = build_application(settings, engine, token=token, request=request,
                                 get_updates_request=get_updates_request, health=health, stop_signals=True)
         if webhook:
-            secret = settings.telegram_webhook_secret
-            log.info("serving a webhook at %s (listening on %s:%d)", webhook, settings.telegram_webhook_listen,
-                     settings.telegram_webhook_port)
-            app.run_webhook(listen=settings.telegram_webhook_listen, port=settings.telegram_webhook_port,
+            secret = settings.telegram.webhook_secret
+            log.info("serving a webhook at %s (listening on %s:%d)", webhook, settings.telegram.webhook_listen,
+                     settings.telegram.webhook_port)
+            app.run_webhook(listen=settings.telegram.webhook_listen, port=settings.telegram.webhook_port,
                             url_path=urlsplit(webhook).path.strip("/"), webhook_url=webhook,
                             secret_token=secret.get_secret_value() if secret else None,
                             allowed_updates=ALLOWED_UPDATES, stop_signals=None)

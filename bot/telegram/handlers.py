@@ -171,7 +171,7 @@ class Handlers:
     async def answer(self, update: Update, question: str) -> None:
         message, user = _message(update), update.effective_user
         lang = lang_of(user)
-        limit = self.settings.telegram_max_question_chars
+        limit = self.settings.telegram.max_question_chars
         question, clipped = clip_question(question, limit)
         if not await self._admit(message, user, lang):
             return
@@ -202,7 +202,7 @@ class Handlers:
     async def top(self, update: Update, context: Context) -> None:
         message = _message(update)
         lang = lang_of(update.effective_user)
-        parsed = parse_top_args(list(context.args or []), self.settings.telegram_list_size)
+        parsed = parse_top_args(list(context.args or []), self.settings.telegram.list_size)
         if parsed is None:
             await reply(message, views.plain(t("top_usage", lang)))
             return
@@ -242,14 +242,14 @@ class Handlers:
         """Matching papers straight from retrieval: no LLM, no conversation context."""
         message, user = _message(update), update.effective_user
         lang = lang_of(user)
-        words, _ = clip_question(command_argument(message), self.settings.telegram_max_question_chars)
+        words, _ = clip_question(command_argument(message), self.settings.telegram.max_question_chars)
         if not words:
             await reply(message, views.plain(t("search_usage", lang)))
             return
         if not await self._admit(message, user, lang):
             return
         async with chat_action(message.get_bot(), message.chat.id):
-            found = await self.runner.read(self.engine.find, words, None, self.settings.telegram_list_size)
+            found = await self.runner.read(self.engine.find, words, None, self.settings.telegram.list_size)
         self.counters["searches"] += 1
         shown = words if len(words) <= 60 else words[:60] + "…"
         await reply(message, views.search_view(shown, found, lang))
@@ -294,7 +294,7 @@ class Handlers:
         if not name.lower().endswith(DIGEST_SUFFIXES):
             await reply(message, views.plain(t("upload_type", lang)))
             return
-        max_mb = min(self.settings.max_digest_mb, TELEGRAM_DOWNLOAD_MB)
+        max_mb = min(self.settings.loading.max_digest_mb, TELEGRAM_DOWNLOAD_MB)
         if document.file_size is not None and document.file_size > max_mb * 1_000_000:
             await reply(message, views.plain(t("upload_too_big", lang, size_mb=document.file_size / 1e6,
                                                 max_mb=max_mb)))

@@ -166,7 +166,7 @@ class Pusher:
         report = PushReport(dry_run=dry_run)
         # flock conflicts between two opens of the file even in one process, so this also keeps a second
         # pass of this process (a slow pass overlapping the next check) out.
-        with push_lock(self.settings.data_dir) as acquired:
+        with push_lock(self.settings.storage.data_dir) as acquired:
             if not acquired:
                 report.locked = True
                 return report
@@ -180,7 +180,7 @@ class Pusher:
     async def check_inbox(self) -> InboxReport | None:
         """Ingest new digests from ``inbox_dir`` (if set), exclusively: no question reads a half-written
         index. Failures are logged; the files stay for the next check."""
-        inbox = self.settings.inbox_dir
+        inbox = self.settings.loading.inbox_dir
         if inbox is None or not scan(inbox)[0]:  # an empty check never pauses questions
             return None
         try:
@@ -231,11 +231,11 @@ class Pusher:
             topics = due.subscription.topics
             if topics not in briefings:
                 briefings[topics] = await self.blocking.read(
-                    compose, self.library, due.digest_date, limit=self.settings.push_top_n, topics=topics,
-                    topic_limit=self.settings.push_topic_matches, min_relevance=self.settings.topic_min_relevance)
+                    compose, self.library, due.digest_date, limit=self.settings.push.top_n, topics=topics,
+                    topic_limit=self.settings.push.topic_matches, min_relevance=self.settings.push.topic_min_relevance)
         parts: dict[tuple[tuple[str, ...], str], Part] = {}  # rendered once per briefing and language
-        gate = asyncio.Semaphore(self.settings.push_concurrency)
-        pace = Pacer(self.settings.push_messages_per_second)
+        gate = asyncio.Semaphore(self.settings.push.concurrency)
+        pace = Pacer(self.settings.push.messages_per_second)
 
         async def one(due: Due, bot: Bot) -> None:
             async with gate:
@@ -260,7 +260,7 @@ class Pusher:
         except AlreadySent:
             self.store.mark_slot(chat_id, due.slot)
             return
-        if attempt > self.settings.push_max_attempts:
+        if attempt > self.settings.push.max_attempts:
             self.store.mark_failed(chat_id, due.digest_date, "gave up after repeated failures", final=True)
             self.store.mark_slot(chat_id, due.slot)
             report.failed += 1
@@ -356,7 +356,7 @@ def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
 
     async def main() -> PushReport:
         library = Library.open(settings)
-        store = SubscriptionStore(settings.subscriptions_path)
+        store = SubscriptionStore(settings.storage.subscriptions_path)
         runner = BlockingRunner(1, refresh=library.refresh)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -366,11 +366,11 @@ def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
             pusher = Pusher(settings, library, store, runner)
             if dry_run:
                 return await pusher.run_due(None, dry_run=True)
-            if settings.telegram_token is None:
+            if settings.telegram.token is None:
                 raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
-            bot: ExtBot[Any] = ExtBot(settings.telegram_token.get_secret_value(),
-                                      base_url=settings.telegram_base_url, base_file_url=file_url(settings),
-                                      rate_limiter=AIORateLimiter(max_retries=settings.telegram_max_retries))
+            bot: ExtBot[Any] = ExtBot(settings.telegram.token.get_secret_value(),
+                                      base_url=settings.telegram.base_url, base_file_url=file_url(settings),
+                                      rate_limiter=AIORateLimiter(max_retries=settings.telegram.max_retries))
             async with bot:
                 return await pusher.run_due(bot, keep_going=lambda: not stopping.is_set())
         finally:

@@ -75,15 +75,15 @@ def export_backup(library: Library, dest: Path) -> dict[str, Any]:
         raise BackupError(f"{dest.parent}: no such directory", 2)
     if dest.is_dir():
         raise BackupError(f"{dest}: is a directory; name the backup file to write", 2)
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=settings.data_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=settings.storage.data_dir) as tmp:
         staging = Path(tmp)
         with library.write_lock():
-            copy_sqlite(settings.catalog_path, staging / CATALOG)
+            copy_sqlite(settings.storage.catalog_path, staging / CATALOG)
             counts: dict[str, Any] = dict(library.catalog.counts())
             revision = library.catalog.revision()
             subscriptions = None
-            if settings.subscriptions_path.is_file():
-                copy_sqlite(settings.subscriptions_path, staging / SUBSCRIPTIONS)
+            if settings.storage.subscriptions_path.is_file():
+                copy_sqlite(settings.storage.subscriptions_path, staging / SUBSCRIPTIONS)
                 subscriptions = table_rows(staging / SUBSCRIPTIONS)
             vectors, dimension = _write_vectors(library.vectors, staging / VECTORS)
         counts["vector_nodes"] = vectors
@@ -173,8 +173,8 @@ def import_backup(settings: Settings, source: Path, *, replace: bool = False,
     source = source.expanduser()
     if not source.is_file():
         raise BackupError(f"{source}: no such file", 2)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=settings.data_dir))
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=settings.storage.data_dir))
     try:
         manifest = unpack(source, staging)
         embedder = embedder or build_embed_model(settings)
@@ -190,7 +190,7 @@ def import_backup(settings: Settings, source: Path, *, replace: bool = False,
                 if not replace:
                     held = _held_data(library, settings, has_subscriptions=(staging / SUBSCRIPTIONS).is_file())
                     if held:
-                        raise BackupError(f"{settings.data_dir} is not empty ({', '.join(held)}); "
+                        raise BackupError(f"{settings.storage.data_dir} is not empty ({', '.join(held)}); "
                                           "use --replace to overwrite it")
                 try:
                     _restore(library, staging)
@@ -294,8 +294,8 @@ def _held_data(library: Library, settings: Settings, has_subscriptions: bool) ->
         held.append(f"{counts['papers']} papers in the catalog")
     if library.vectors.count():
         held.append(f"{library.vectors.count()} vectors in {library.vectors.collection_name}")
-    if has_subscriptions and settings.subscriptions_path.is_file() and any(
-            table_rows(settings.subscriptions_path).values()):
+    if has_subscriptions and settings.storage.subscriptions_path.is_file() and any(
+            table_rows(settings.storage.subscriptions_path).values()):
         held.append("subscriptions")
     return held
 
@@ -319,10 +319,10 @@ def _restore(library: Library, staging: Path) -> None:
     staged.rename(name)  # the old collection (if any) is deleted here
     library.vectors = staged
     library.catalog.close()
-    restore_sqlite(staging / CATALOG, settings.catalog_path)
+    restore_sqlite(staging / CATALOG, settings.storage.catalog_path)
     if (staging / SUBSCRIPTIONS).is_file():
-        restore_sqlite(staging / SUBSCRIPTIONS, settings.subscriptions_path)
-    library.catalog = Catalog(settings.catalog_path)
+        restore_sqlite(staging / SUBSCRIPTIONS, settings.storage.subscriptions_path)
+    library.catalog = Catalog(settings.storage.catalog_path)
     # Rebuilt, not synced: the restored catalog may carry the same revision number as the index on disk.
     library.lexical.rebuild(library.catalog, library.catalog.revision())
 

@@ -44,7 +44,7 @@ def data_dir(tmp_path: Path) -> Path:
     library.close()
     now = datetime.now(UTC)
     due = (now - timedelta(minutes=5)).strftime("%H:%M")
-    store = SubscriptionStore(settings.subscriptions_path)
+    store = SubscriptionStore(settings.storage.subscriptions_path)
     for chat in CHATS:
         store.subscribe(chat, due, "UTC", [], "ko", now=now - timedelta(days=1))
     store.close()

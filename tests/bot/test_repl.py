@@ -23,7 +23,7 @@ def spawn(data_dir: Path) -> pexpect.spawn:
 
 
 def test_a_turn_shows_retrieval_prompt_answer_citations_timings(sample_library: Library, tmp_path: Path) -> None:
-    child = spawn(sample_library.settings.data_dir)
+    child = spawn(sample_library.settings.storage.data_dir)
     child.sendline("What is OmniHuman-1?")
     child.expect_exact("── retrieved (search; covered=True) ──")
     child.expect(r"1\. 2502\.01061  rrf=\S+ dense=\S+ bm25=\S+  via dense\+lexical")
@@ -55,7 +55,7 @@ def test_a_turn_shows_retrieval_prompt_answer_citations_timings(sample_library: 
 
 
 def test_ctrl_c_at_the_prompt_exits_cleanly(sample_library: Library) -> None:
-    child = spawn(sample_library.settings.data_dir)
+    child = spawn(sample_library.settings.storage.data_dir)
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()

@@ -31,10 +31,10 @@ def engine_for(library: Library, server: FakeOpenAI | None, *, timeout: float = 
     llm = None
     url = base_url or (server.base_url if server else None)
     if url:
-        settings = library.settings.model_copy(update={
-            "llm_base_url": url, "llm_api_key": SecretStr("sk-test"), "llm_timeout_s": timeout,
-            "llm_max_retries": retries, "llm_model": "fake-model",
-        })
+        settings = library.settings.model_copy(update={"llm": library.settings.llm.model_copy(update={
+            "base_url": url, "api_key": SecretStr("sk-test"), "timeout_s": timeout,
+            "max_retries": retries, "model": "fake-model",
+        })})
         llm = ChatLLM.from_settings(settings)
         llm.backoff_s = 0.05
     return AnswerEngine(library, llm, ConversationMemory(turns=4, conversations=10))
@@ -194,7 +194,8 @@ def test_extractive_answers_quote_the_english_abstract_to_english_questions(fast
 
     ingest_paths(fast_library, [str(SAMPLES)])
     # A hash embedder carries no meaning: rank on the question's words alone.
-    fast_library.settings = fast_library.settings.model_copy(update={"dense_weight": 0.0})
+    fast_library.settings = fast_library.settings.model_copy(
+        update={"retrieval": fast_library.settings.retrieval.model_copy(update={"dense_weight": 0.0})})
     engine = engine_for(with_abstract(fast_library), None)
     english = engine.ask("What does OmniHuman-1 animate?")
     assert OMNIHUMAN in [c.arxiv_id for c in english.citations]

@@ -16,13 +16,13 @@ def test_ingest_and_query_through_a_chroma_server(tmp_path: Path, samples_dir: P
     with chroma_server(tmp_path / "chroma-server") as url:
         monkeypatch.setenv("PAPERSBOT_CHROMA_URL", url)
         settings = load_settings(data_dir=tmp_path / "data")
-        assert settings.chroma_url == url
+        assert settings.storage.chroma_url == url
         embedder = HashEmbedding()
         library = Library.open(settings, embedder=embedder)
         report = ingest_paths(library, [str(samples_dir)])
         assert (report.added, report.embedded) == (15, 45)
         assert library.vectors.count() == 45
-        assert not settings.chroma_path.exists()  # nothing embedded on disk: the server holds the vectors
+        assert not settings.storage.chroma_path.exists()  # nothing embedded on disk: the server holds the vectors
 
         again = ingest_paths(library, [str(samples_dir)])
         assert (again.unchanged, again.embedded) == (15, 0)

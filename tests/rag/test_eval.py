@@ -37,7 +37,7 @@ def test_eval_cli_json_shape(seed_library: Library, tmp_path: Path) -> None:
         json.dumps({"question": "OmniHuman-1 human animation", "expected": ["2502.01061"], "note": "x"}) + "\n"
         + json.dumps({"question": "오늘 서울 날씨 어때?", "expected": []}) + "\n", encoding="utf-8")
     papersbot = str(Path(sys.executable).parent / "papersbot")
-    out = subprocess.run([papersbot, "--data-dir", str(seed_library.settings.data_dir), "eval", str(questions),
+    out = subprocess.run([papersbot, "--data-dir", str(seed_library.settings.storage.data_dir), "eval", str(questions),
                           "--json"], capture_output=True, text=True, timeout=300, check=True)
     data = json.loads(out.stdout)
     assert data["metrics"]["R@1"] == 1.0 and data["metrics"]["not_covered_correct"] == 1

@@ -67,7 +67,7 @@ def test_empty_inbox_takes_no_lock_and_embeds_nothing(fast_library: Library, tmp
     assert report.idle and report.done == report.failed == report.waiting == [] and report.ingest is None
     assert report.summary() == "inbox: nothing to ingest"
     assert embedded(fast_library) == 0 and fast_library.catalog.counts()["papers"] == 0
-    assert not (fast_library.settings.data_dir / "write.lock").exists()
+    assert not (fast_library.settings.storage.data_dir / "write.lock").exists()
     assert sorted(p.name for p in inbox.iterdir()) == sorted(
         [".hidden.md", "2025-03-01.md.part", "2025-03-01.tmp", "notes.pdf", "README.md", "done"])
 
@@ -119,7 +119,7 @@ def test_a_file_still_being_written_waits(fast_library: Library, tmp_path: Path)
     report = ingest_inbox(fast_library, inbox)
     assert report.idle and report.waiting == [str(path)] and path.exists()
     assert "1 still being written" in report.summary()
-    assert embedded(fast_library) == 0 and not (fast_library.settings.data_dir / "write.lock").exists()
+    assert embedded(fast_library) == 0 and not (fast_library.settings.storage.data_dir / "write.lock").exists()
 
     then = time.time() - 10
     os.utime(path, (then, then))

@@ -170,7 +170,8 @@ def test_unchanged_files_are_recognised_from_the_catalog_alone(fast_library: Lib
     report = already_stored(settings, [str(folder)])
     assert report is not None and (report.files, report.unchanged, report.added, report.embedded) == (3, 15, 0, 0)
     # Anything new, or vectors kept elsewhere, needs the real ingest.
-    moved = settings.model_copy(update={"chroma_collection_prefix": "other"})
+    moved = settings.model_copy(update={"storage": settings.storage.model_copy(
+        update={"chroma_collection_prefix": "other"})})
     assert already_stored(moved, [str(folder)]) is None
     digest = folder / "2025-02-05.md"
     digest.write_text(digest.read_text(encoding="utf-8").replace("Vote: 134", "Vote: 135"), encoding="utf-8")

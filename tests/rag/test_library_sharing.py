@@ -36,10 +36,10 @@ DIGESTS = [SAMPLES / "2024-11-19.md", SAMPLES / "2024-11-22.md", SAMPLES / "2025
 
 def small_sync_collection(settings: Settings, embedder: BaseEmbedding) -> None:
     """Create the library's collection with HNSW persisted every 10 items (default: 1000)."""
-    client = chromadb.PersistentClient(path=str(settings.chroma_path),
+    client = chromadb.PersistentClient(path=str(settings.storage.chroma_path),
                                        settings=ChromaSettings(anonymized_telemetry=False))
     client.get_or_create_collection(
-        f"{settings.chroma_collection_prefix}-{embedding_key(embedder)}",
+        f"{settings.storage.chroma_collection_prefix}-{embedding_key(embedder)}",
         metadata={"hnsw:space": "cosine", "hnsw:sync_threshold": 10, "hnsw:batch_size": 10},
         embedding_function=None,
     )
@@ -184,7 +184,7 @@ def test_cli_ingest_reaches_a_running_library_which_then_ingests_itself(settings
     ingest_paths(bot, [str(DIGESTS[0])])
     assert_consistent(bot, 5)
 
-    assert "5 added" in finished(cli_ingest(settings.data_dir, DIGESTS[1]))
+    assert "5 added" in finished(cli_ingest(settings.storage.data_dir, DIGESTS[1]))
     assert bot.refresh()  # the bot's next question starts with this
     assert_consistent(bot, 10)  # the CLI's papers: by vector and by word
 
@@ -202,8 +202,8 @@ def test_cli_ingest_and_an_in_process_ingest_at_once_both_land(settings: Setting
     bot = Library.open(settings, embedder=e5)
     ingest_paths(bot, [str(DIGESTS[0])])  # the bot's index is loaded and in use
     assert bot.vectors.query(e5.get_query_embedding("video"), k=3)
-    process = cli_ingest(settings.data_dir, DIGESTS[1])
-    lock = settings.data_dir / "write.lock"
+    process = cli_ingest(settings.storage.data_dir, DIGESTS[1])
+    lock = settings.storage.data_dir / "write.lock"
     deadline = time.monotonic() + 120
     held = False
     while not held and process.poll() is None and time.monotonic() < deadline:  # until the CLI writes

@@ -41,7 +41,8 @@ def restore_root() -> Iterator[None]:
 def emit(settings: Settings, json_lines: bool) -> list[str]:
     """Log a few events through configure_logging's handler; return the lines it wrote."""
     stream = io.StringIO()
-    configure_logging(settings.model_copy(update={"log_json": json_lines}), stream=stream)
+    configure_logging(settings.model_copy(update={"logging": settings.logging.model_copy(
+        update={"json_lines": json_lines})}), stream=stream)
     log = logging.getLogger("papersbot.test.logs")
     log.info("HTTP Request: POST %s \"HTTP/1.1 200 OK\"", f"https://api.telegram.org/bot{TOKEN}/getUpdates")
     log.warning("llm said no for key %s and embedder key %s", LLM_KEY, EMBED_KEY, extra={"chat_id": 42,

@@ -80,21 +80,20 @@ def test_id_lists_from_environment(raw: str, expected: list[int], tmp_path: Path
     monkeypatch.setenv("PAPERSBOT_TELEGRAM_ALLOWED_CHAT_IDS", raw)
     monkeypatch.setenv("PAPERSBOT_TELEGRAM_ADMIN_IDS", raw)
     settings = load_settings(data_dir=tmp_path)
-    assert settings.telegram_allowed_chat_ids == expected == settings.telegram_admin_ids
+    assert settings.telegram.allowed_chat_ids == expected == settings.telegram.admin_ids
     assert AccessPolicy.from_settings(settings).admins == frozenset(expected)
 
 
 def test_bad_id_list_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAPERSBOT_TELEGRAM_ADMIN_IDS", "alice,bob")
-    with pytest.raises(ValidationError, match="telegram_admin_ids"):
+    with pytest.raises(ValidationError, match=r"telegram\.admin_ids"):
         load_settings(data_dir=tmp_path)
 
 
 def test_telegram_defaults(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
-    assert settings.telegram_allowed_chat_ids == [] and settings.telegram_admin_ids == []
-    assert settings.telegram_webhook_url is None and settings.telegram_webhook_secret is None
-    assert settings.telegram_max_question_chars == 2000 and settings.telegram_max_retries >= 1
-    for name, field in type(settings).model_fields.items():
-        if name.startswith("telegram_"):
-            assert field.description, name
+    assert settings.telegram.allowed_chat_ids == [] and settings.telegram.admin_ids == []
+    assert settings.telegram.webhook_url is None and settings.telegram.webhook_secret is None
+    assert settings.telegram.max_question_chars == 2000 and settings.telegram.max_retries >= 1
+    for name, field in type(settings.telegram).model_fields.items():
+        assert field.description, name

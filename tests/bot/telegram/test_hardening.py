@@ -423,7 +423,7 @@ def test_7e_a_trimmed_push_header_counts_the_papers_it_holds(srv: FakeBotAPI, tm
     (folder / "2025-03-03.md").write_text("## Daily Papers (2025-03-03)\n\n" + "\n".join(blocks), encoding="utf-8")
     settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.5, push_top_n=20)
     library = Library.open(settings, embedder=HashEmbedding())
-    store = SubscriptionStore(settings.subscriptions_path)
+    store = SubscriptionStore(settings.storage.subscriptions_path)
     try:
         assert ingest_paths(library, [str(folder)]).added == 25
         now = datetime.now(UTC)

@@ -47,7 +47,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Settings, Library, SubscriptionStore
     settings = load_settings(data_dir=tmp_path / "data", push_top_n=3)
     library = Library.open(settings, embedder=HashEmbedding())
     assert ingest_paths(library, [str(SAMPLES / "2024-11-19.md")]).added == 5
-    store = SubscriptionStore(settings.subscriptions_path)
+    store = SubscriptionStore(settings.storage.subscriptions_path)
     yield settings, library, store
     store.close()
     library.close()
@@ -183,7 +183,7 @@ def test_topics_add_matching_papers_beyond_the_top(
         srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore]) -> None:
     settings, library, store = world
     clock = Clock(START)
-    briefing = compose(library, limit=settings.push_top_n)
+    briefing = compose(library, limit=settings.push.top_n)
     assert briefing is not None
     below_top = {e.arxiv_id for e in compose(library, limit=99).top[3:]}  # type: ignore[union-attr]
     store.subscribe(1, "08:00", "UTC", ["Gaussian Splatting"], "en", now=START)

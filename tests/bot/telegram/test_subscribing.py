@@ -52,7 +52,7 @@ def engine(fast_library: Library) -> AnswerEngine:
 
 def test_subscribe_show_change_unsubscribe(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
     settings = bot_settings(srv, tmp_path / "bot")
-    store = SubscriptionStore(settings.subscriptions_path)
+    store = SubscriptionStore(settings.storage.subscriptions_path)
 
     def scenario() -> None:
         srv.push_command(11, "/subscription")
@@ -97,7 +97,7 @@ def test_a_digest_dropped_in_the_inbox_is_ingested_and_pushed_without_a_restart(
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.5, inbox_dir=inbox)
-    store = SubscriptionStore(settings.subscriptions_path)
+    store = SubscriptionStore(settings.storage.subscriptions_path)
     now = datetime.now(UTC)
     store.subscribe(31, "08:00", "UTC", [], "en", now=now - timedelta(days=3))
     store.claim(31, "2024-11-19")

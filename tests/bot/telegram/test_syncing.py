@@ -63,7 +63,7 @@ def test_the_scheduled_sync_brings_a_new_day_into_the_next_push(
         tmp_path: Path) -> None:
     repo, hf = sources
     settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.3, sync_interval_minutes=0.01)
-    store = SubscriptionStore(settings.subscriptions_path)
+    store = SubscriptionStore(settings.storage.subscriptions_path)
     start = datetime(2024, 11, 23, 7, 0, tzinfo=UTC)  # an hour before the chat's 08:00 push
     had_the_first_day(store, 41, start)
     store.mark_slot(41, start.replace(hour=8) - timedelta(days=1))
@@ -91,7 +91,7 @@ def test_a_due_push_syncs_first_so_a_fresh_digest_goes_out_at_once(
     repo, hf = sources
     # No scheduled sync at all: only the push pass's own sync can bring the new day.
     settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.3, sync_interval_minutes=0)
-    store = SubscriptionStore(settings.subscriptions_path)
+    store = SubscriptionStore(settings.storage.subscriptions_path)
     now = datetime.now(UTC)
     had_the_first_day(store, 42, now)
 

@@ -30,7 +30,7 @@ SUBSCRIBERS = [(11, "08:00", "Asia/Seoul", '["diffusion"]'), (-100200, "21:30", 
 def source(fast_library: Library, samples_dir: Path) -> Library:
     """The samples (hash embedder) plus a subscriptions.sqlite3 in WAL mode (its schema is not ours)."""
     assert ingest_paths(fast_library, [str(samples_dir)]).added == 15
-    conn = sqlite3.connect(fast_library.settings.subscriptions_path)
+    conn = sqlite3.connect(fast_library.settings.storage.subscriptions_path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE subscriptions (chat_id INTEGER PRIMARY KEY, push_time TEXT, zone TEXT, topics TEXT)")
     conn.executemany("INSERT INTO subscriptions VALUES (?,?,?,?)", SUBSCRIBERS)
@@ -78,7 +78,7 @@ def assert_same(source: Library, target: Library) -> None:
         # stored one in the last float32 bit (measured: up to 1 ulp); ids, metadata and texts are exact.
         assert np.allclose(restored[node_id][0], embedding, rtol=0, atol=1e-6), node_id
         assert restored[node_id][1:] == (metadata, document), node_id
-    assert dump(target.settings.catalog_path) == dump(source.settings.catalog_path)
+    assert dump(target.settings.storage.catalog_path) == dump(source.settings.storage.catalog_path)
     assert target.catalog.last_ingest() == source.catalog.last_ingest() is not None
     # Same papers in the same order; fused scores now carry the cosines, so the 1-ulp vector difference
     # above may show in their last digits.
@@ -97,7 +97,7 @@ def test_round_trip_into_a_fresh_data_dir(source: Library, tmp_path: Path) -> No
     assert manifest["counts"] == {"papers": 15, "dates": 3, "appearances": 15, "sections": 45, "vector_nodes": 45}
     assert manifest["subscriptions"] == {"subscriptions": 2} and manifest["embedding_dimension"] == 64
     assert manifest["collection"] == source.vectors.collection_name
-    assert not list(tmp_path.glob(".*partial")) and not list(source.settings.data_dir.glob(".export-*"))
+    assert not list(tmp_path.glob(".*partial")) and not list(source.settings.storage.data_dir.glob(".export-*"))
 
     settings = load_settings(data_dir=tmp_path / "restored")
     assert import_backup(settings, archive, embedder=HashEmbedding()) == manifest
@@ -106,8 +106,8 @@ def test_round_trip_into_a_fresh_data_dir(source: Library, tmp_path: Path) -> No
         assert_same(source, target)
     finally:
         target.close()
-    assert dump(settings.subscriptions_path) == dump(source.settings.subscriptions_path)
-    assert not list(settings.data_dir.glob(".import-*"))
+    assert dump(settings.storage.subscriptions_path) == dump(source.settings.storage.subscriptions_path)
+    assert not list(settings.storage.data_dir.glob(".import-*"))
 
 
 def test_import_refuses_a_non_empty_target_unless_replace(source: Library, tmp_path: Path,
@@ -144,7 +144,7 @@ def test_import_refuses_another_embedding_model(source: Library, tmp_path: Path)
                        ) as refused:
         import_backup(settings, archive)
     assert refused.value.code == 2
-    assert sorted(p.name for p in settings.data_dir.iterdir()) == []  # nothing written, staging removed
+    assert sorted(p.name for p in settings.storage.data_dir.iterdir()) == []  # nothing written, staging removed
 
 
 def rewrite(archive: Path, dest: Path, change: dict[str, bytes | None]) -> Path:
@@ -187,9 +187,9 @@ def test_damaged_or_foreign_archives_are_refused_before_anything_is_written(sour
         with pytest.raises(BackupError, match=message) as refused:
             import_backup(settings, path, embedder=HashEmbedding())
         assert refused.value.code == 2, name
-        assert not (settings.data_dir / "catalog.sqlite3").exists(), name
+        assert not (settings.storage.data_dir / "catalog.sqlite3").exists(), name
         assert not (tmp_path / "evil").exists()
-        assert not list(settings.data_dir.glob(".import-*")), name
+        assert not list(settings.storage.data_dir.glob(".import-*")), name
 
 
 @pytest.mark.usefixtures("restore_root")
@@ -218,7 +218,7 @@ def test_round_trip_into_a_chroma_server(source: Library, tmp_path: Path) -> Non
             assert target.stats()["chroma"] == url
         finally:
             target.close()
-        assert not (settings.data_dir / "chroma").exists()
+        assert not (settings.storage.data_dir / "chroma").exists()
         # and back out of the server: the export of the restored library is the same backup
         again = tmp_path / "again.tar.gz"
         target = open_library(settings)
