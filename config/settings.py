@@ -301,6 +301,14 @@ class TelegramSettings(Section):
         default=3, ge=0,
         description="Retries of a Bot API call answered 429 Too Many Requests, each after the retry_after "
         "Telegram asks for (PTB's AIORateLimiter).")
+    stream_draft_interval_s: float = Field(
+        default=0.5, ge=0.1,
+        description="Private chats: an answer the LLM is writing grows in a draft (sendMessageDraft), updated at "
+        "most this often (seconds); then the final message replaces it.")
+    stream_edit_interval_s: float = Field(
+        default=1.0, ge=1.0,
+        description="Groups: an answer the LLM is writing grows by editing one message, at least this many "
+        "seconds apart (a 429 from Telegram waits its retry_after); the last edit is the final answer.")
     shutdown_grace_s: float = Field(
         default=10.0, ge=0,
         description="On SIGTERM or Ctrl-C, answers in progress get this many seconds to finish; the rest are "

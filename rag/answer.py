@@ -8,8 +8,10 @@ sentences of the retrieved summaries, with the same citations and a one-line not
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -330,6 +332,27 @@ class AnswerEngine:
         self.memory.add(conversation_id, Turn(question, text, [c.arxiv_id for c in citations]))
         return Answer(question, text, lang, found.plan.mode, found.covered and bool(found.sources), citations,
                       ordered, llm_info, timings, messages)
+
+    def ask_stream(self, question: str, conversation_id: str | None = None, **options: Any) -> Iterator[str | Answer]:
+        """:meth:`ask`, streamed: the LLM's text deltas as they arrive (raw: links and markers not yet
+        checked, see ``rag.citations.validate`` for a preview), then the final :class:`Answer` with
+        validated citations. Extractive answers yield only the Answer. ``options`` are ask's."""
+        events: queue.SimpleQueue[str | Answer | BaseException] = queue.SimpleQueue()
+
+        def run() -> None:
+            try:
+                events.put(self.ask(question, conversation_id, on_token=events.put, **options))
+            except BaseException as exc:  # handed to the consumer
+                events.put(exc)
+
+        threading.Thread(target=run, name="papersbot-answer-stream", daemon=True).start()
+        while True:
+            event = events.get()
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+            if isinstance(event, Answer):
+                return
 
     def build_messages(self, question: str, found: Found, lang: str,
                        conversation_id: str | None) -> list[dict[str, str]]:

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
@@ -38,6 +37,7 @@ from bot.telegram.errors import install_log_redaction, make_error_handler, redac
 from bot.telegram.handlers import Handlers
 from bot.telegram.polling import ResilientUpdatesRequest
 from bot.telegram.push import Pusher
+from bot.telegram.replies import BotRateLimiter
 from bot.telegram.stopping import DrainingUpdateProcessor, install_stop_signals
 from bot.telegram.subscribing import SubscriptionHandlers
 from bot.telegram.syncing import SyncHandlers
@@ -143,7 +143,7 @@ def build_application(
         .base_url(settings.telegram.base_url)
         .base_file_url(file_url(settings))
         .concurrent_updates(processor)
-        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=settings.telegram.max_retries))
+        .rate_limiter(rate_limiter or BotRateLimiter(max_retries=settings.telegram.max_retries))
         .post_init(on_start)
         .post_shutdown(on_shutdown)
     )

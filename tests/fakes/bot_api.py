@@ -370,6 +370,7 @@ class FakeBotAPI(FakeServerBase):
             "close": lambda _p: True,
             "logout": lambda _p: True,
         }
+        self._init_streaming()
 
     # ======================================================================================
     # URLs and identity
@@ -1389,3 +1390,56 @@ class FakeBotAPI(FakeServerBase):
             if len(stored.content) > _MAX_DOWNLOAD:
                 raise ApiError(400, "Bad Request: file is too big")
             return stored.as_file()
+
+    # ======================================================================================
+    # streaming answers: sendMessageDraft (Bot API 9.5+). Edits of a streamed message are
+    # editMessageText above; script a 429 on them with fail_next("editMessageText", 429, ...).
+
+    def _init_streaming(self) -> None:
+        self._drafts: list[dict[str, Any]] = []
+        self._methods["sendmessagedraft"] = self._m_send_message_draft
+
+    def drafts_to(self, chat_id: int) -> list[dict[str, Any]]:
+        """Drafts the bot showed in ``chat_id``, in order: ``draft_id``, ``text`` (raw), ``parse_mode``,
+        ``plain`` (what Telegram shows), ``entities`` and ``time`` (``time.time()`` on arrival)."""
+        with self._cond:
+            return [copy.deepcopy(d) for d in self._drafts if d["chat_id"] == chat_id]
+
+    def _m_send_message_draft(self, params: dict[str, Any]) -> bool:
+        chat = self._resolve_chat(params)
+        if chat.get("type") != "private":
+            raise ApiError(400, "Bad Request: TEXTDRAFT_PEER_INVALID")  # drafts are for private chats only
+        draft_id = params.get("draft_id")
+        if isinstance(draft_id, bool) or not isinstance(draft_id, int) or draft_id == 0:
+            raise ApiError(400, "Bad Request: draft_id must be non-zero")
+        text = params.get("text")
+        if text is not None and not isinstance(text, str):
+            raise ApiError(400, "Bad Request: text must be a string")
+        plain, entities = self._render(text or "", params.get("parse_mode"), params.get("entities"),
+                                       caption=False)
+        if utf16_len(plain) > self.max_message_length:
+            raise ApiError(400, "Bad Request: TEXT_TOO_LONG")
+        with self._cond:
+            self._drafts.append({"chat_id": chat["id"], "draft_id": draft_id, "text": text,
+                                 "parse_mode": params.get("parse_mode"), "plain": plain,
+                                 "entities": entities, "time": time.time()})
+            self._cond.notify_all()
+        return True
+
+
+def _check_inline_keyboard(rows: Any) -> None:
+    """Telegram's checks of an inline keyboard: button texts, one action each, callback_data 1-64 bytes."""
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise ApiError(400, "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must be an Array")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict) or not str(button.get("text") or "").strip():
+                raise ApiError(400, "Bad Request: BUTTON_TEXT_INVALID")
+            data = button.get("callback_data")
+            actions = [k for k in ("callback_data", "url", "switch_inline_query", "switch_inline_query_current_chat",
+                                   "web_app", "login_url", "pay", "copy_text") if k in button]
+            if len(actions) != 1:
+                raise ApiError(400, "Bad Request: can't parse inline keyboard button: exactly one of the optional "
+                                    "fields must be used")
+            if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")

@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import struct
 import threading
 import time
@@ -102,6 +103,11 @@ def split_text(text: str, chunks: int) -> tuple[str, ...]:
     return tuple(text[i * size // n : (i + 1) * size // n] for i in range(n))
 
 
+def split_tokens(text: str) -> tuple[str, ...]:
+    """``text`` as stream tokens the way a model sends them: each word with the space after it."""
+    return tuple(re.findall(r"\s*\S+\s*?(?=\s|$)|\s+$", text)) or ("",)
+
+
 def fake_embedding(text: str, dim: int) -> list[float]:
     """Deterministic, L2-normalised pseudo-embedding derived from SHA-256/SHAKE of ``text``."""
     raw = hashlib.shake_256(text.encode("utf-8")).digest(4 * dim)
@@ -124,6 +130,8 @@ class FakeOpenAI(FakeServerBase):
         default_reply: chat reply used when no script is queued and no responder set.
         responder: ``responder(messages) -> str`` used when no script is queued.
         default_chunks: how many stream chunks the default reply is split into.
+        tokens_per_second: when set, the default reply streams one token (a word, see ``split_tokens``)
+            at a time at this rate, like a model writing (``default_chunks`` is then ignored).
         embedding_dim: vector size for embeddings (request ``dimensions`` overrides).
         models: ids listed by ``GET /v1/models``.
     """
@@ -135,6 +143,7 @@ class FakeOpenAI(FakeServerBase):
         default_reply: str = "OK",
         responder: Responder | None = None,
         default_chunks: int = 1,
+        tokens_per_second: float | None = None,
         embedding_dim: int = 64,
         models: Sequence[str] = ("fake-model", "fake-embedding"),
         host: str = "127.0.0.1",
@@ -145,6 +154,7 @@ class FakeOpenAI(FakeServerBase):
         self.default_reply = default_reply
         self.responder: Responder | None = responder
         self.default_chunks = default_chunks
+        self.tokens_per_second = tokens_per_second
         self.embedding_dim = embedding_dim
         self.models = list(models)
         self._lock = threading.Condition()
@@ -193,9 +203,13 @@ class FakeOpenAI(FakeServerBase):
         chunk_delay: float = 0.0,
         finish_reason: str = "stop",
         drop_after: int | None = None,
+        tokens_per_second: float | None = None,
     ) -> None:
-        """Queue a chat reply; ``chunks`` is a count or explicit pieces (joined → text)."""
+        """Queue a chat reply; ``chunks`` is a count or explicit pieces (joined → text).
+        ``tokens_per_second``: stream it word by word at that rate instead (``chunks`` is ignored)."""
         pieces = split_text(text, chunks) if isinstance(chunks, int) else tuple(chunks)
+        if tokens_per_second:
+            pieces, chunk_delay = split_tokens(text), 1.0 / tokens_per_second
         self.script(
             Script(
                 kind="reply",
@@ -362,6 +376,8 @@ class FakeOpenAI(FakeServerBase):
                 else self.default_reply
             )
             pieces, finish = split_text(text, self.default_chunks), "stop"
+            if self.tokens_per_second:
+                pieces = split_tokens(text)
         model = str(body["model"])
         completion_id = f"chatcmpl-fake-{next(self._ids)}"
         created = int(time.time())
@@ -405,7 +421,8 @@ class FakeOpenAI(FakeServerBase):
             pieces=pieces,
             finish_reason=finish,
             usage=usage if include_usage else None,
-            chunk_delay=script.chunk_delay if script else 0.0,
+            chunk_delay=script.chunk_delay if script else (
+                1.0 / self.tokens_per_second if self.tokens_per_second else 0.0),
             drop_after=script.drop_after if script else None,
         )
         return HTTPResponse(
