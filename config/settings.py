@@ -370,7 +370,10 @@ class PushSettings(Section):
     def _zone(cls, value: str) -> str:
         from zoneinfo import ZoneInfo
 
-        ZoneInfo(value)  # raises for an unknown zone, naming it
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError, which pydantic would not catch
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
 
