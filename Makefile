@@ -25,9 +25,11 @@ demo: setup
 test: setup lint
 	$(BIN)/python -m pytest -q
 
+## lint: ruff, mypy, and the import-linter contracts of pyproject.toml (dependency direction, see README)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## bench: every benchmark script (slow: minutes; see README "Benchmarks")
 bench: setup

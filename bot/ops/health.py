@@ -5,9 +5,9 @@ HEALTHCHECK command), which asks ``/healthz`` and turns the answer into an exit 
 Reported: index size (catalog, vectors, lexical), the last ingest that changed the catalog, the last push,
 Telegram reachability, and the LLM's recent record (the reasons answers fell back to extractive: users
 only read a neutral note in their language). Reachability comes from the bot's own Bot API traffic:
-:class:`MonitoredRequest` wraps PTB's HTTP request objects and tells a :class:`TelegramMonitor` about every
-round trip. Long polling makes one every few seconds; when the bot has been quiet (webhook mode) the server
-probes with ``getMe``.
+``bot.telegram.request.MonitoredRequest`` wraps PTB's HTTP request objects and tells a
+:class:`TelegramMonitor` (which knows nothing of python-telegram-bot) about every round trip. Long polling
+makes one every few seconds; when the bot has been quiet (webhook mode) the server probes with ``getMe``.
 
 Status: ``ok``; ``degraded`` (still HTTP 200: an empty or inconsistent index, a Bot API failure younger than
 ``telegram_grace_s``, no round trip yet, failing ``getUpdates`` calls); ``unhealthy`` (HTTP 503: the library
@@ -15,8 +15,9 @@ fails, the Bot API has been unreachable for longer than ``telegram_grace_s``, or
 ``getUpdates`` call has succeeded for ``updates_max_age_s``: a bot that receives nothing is not healthy even
 when its other calls work).
 
-The server is a few lines of ``asyncio.start_server`` (no web framework), started in the Application's
-``post_init`` and closed in ``post_shutdown``. Blocking library reads run in a thread, cached briefly.
+The server is an aiohttp application (aiohttp comes with llama-index-core) on the bot's event loop, started
+in the Application's ``post_init`` and closed in ``post_shutdown``; ``/metrics`` is written by
+``prometheus_client`` (``bot.ops.metrics``). Blocking library reads run in a thread, cached briefly.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sys
 import time
 import urllib.error
@@ -35,15 +35,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
-# BaseRequest.do_request's own defaults and types (PTB exports them from these modules only).
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, generate_latest
 
 from bot.ops.logs import redact_text
-from bot.telegram.request import DelegatingRequest
+from bot.ops.metrics import HealthCollector, process_registry
 from config.settings import Settings
 from rag.library import Library
 from rag.sync import last_sync
@@ -51,6 +49,7 @@ from rag.sync import last_sync
 log = logging.getLogger("papersbot.health")
 
 Probe = Callable[[], Awaitable[object]]
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _never() -> None:
@@ -74,7 +73,7 @@ def papersbot_version() -> str:
 
 # --- Telegram reachability ---------------------------------------------------------------------------------
 class TelegramMonitor:
-    """Bot API reachability as seen by the bot's own requests (fed by :class:`MonitoredRequest`)."""
+    """Bot API reachability as seen by the bot's own requests (fed by ``bot.telegram.request.MonitoredRequest``)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
@@ -141,70 +140,6 @@ class TelegramMonitor:
         """The last round trip succeeded."""
         return self.last_ok is not None and self.failing_since is None
 
-    def wrap(self, request: BaseRequest) -> MonitoredRequest:
-        return MonitoredRequest(request, self)
-
-
-class MonitoredRequest(DelegatingRequest):
-    """A PTB request object that delegates to another one and reports each round trip to the monitor.
-
-    Any HTTP answer below 500 counts as reachable (a 400 or 429 is Telegram answering) except 401 and 404
-    (the token or the URL is refused: nothing works); exceptions (refused connections, timeouts) and 5xx
-    count as failures. ``getUpdates`` calls are also reported on their own: only HTTP 200 is a success."""
-
-    def __init__(self, inner: BaseRequest, monitor: TelegramMonitor) -> None:
-        super().__init__(inner)
-        self.monitor = monitor
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        updates = url.rstrip("/").rsplit("/", 1)[-1] == "getUpdates"
-        if updates:
-            self.monitor.updates_started()
-        try:
-            code, payload = await super().do_request(url, method, request_data, read_timeout, write_timeout,
-                                                     connect_timeout, pool_timeout)
-        except asyncio.CancelledError:  # a long poll cut short by stopping: neither success nor failure
-            if updates:
-                self.monitor.updates_cancelled()
-            raise
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            if updates:
-                self.monitor.updates_finished(error)
-            self.monitor.failed(error)
-            raise
-        if updates:
-            self.monitor.updates_finished(None if code == HTTPStatus.OK else _answer(code, payload))
-        if code >= 500 or code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.NOT_FOUND):
-            self.monitor.failed(_answer(code, payload))
-        else:
-            self.monitor.succeeded()
-        return code, payload
-
-
-def _answer(code: int, payload: bytes) -> str:
-    """``HTTP 404 (Not Found)``: the status and the Bot API's description of an error answer."""
-    try:
-        description = str(json.loads(payload)["description"])
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {code}"
-    return f"HTTP {code} ({description[:200]})"
-
-
-def monitored_requests(monitor: TelegramMonitor) -> tuple[MonitoredRequest, MonitoredRequest]:
-    """``(request, get_updates_request)`` for ``build_application``: PTB's own defaults (HTTPXRequest with 256
-    pooled connections, and 1 for getUpdates), each reporting to ``monitor``."""
-    return monitor.wrap(HTTPXRequest(connection_pool_size=256)), monitor.wrap(HTTPXRequest(connection_pool_size=1))
-
 
 # --- the checks --------------------------------------------------------------------------------------------
 @dataclass
@@ -222,14 +157,15 @@ class Snapshot:
 
 
 class HealthServer:
-    """``/healthz`` and ``/metrics`` over plain asyncio. Construct, then ``await start()`` inside the bot's
+    """``/healthz`` and ``/metrics`` served by aiohttp. Construct, then ``await start()`` inside the bot's
     event loop (PTB ``post_init``) and ``await stop()`` at shutdown.
 
     ``updates_max_age_s`` (long polling only): ``unhealthy`` once no ``getUpdates`` has succeeded for that
     long (counted from the health server's start until polling begins).
 
     ``last_push`` and ``pushes_sent`` are called in a worker thread (they may read SQLite); return None
-    when unknown."""
+    when unknown. ``/metrics`` also serves every collector of ``registry`` (default: prometheus_client's
+    process and platform collectors)."""
 
     def __init__(
         self,
@@ -247,6 +183,7 @@ class HealthServer:
         cache_s: float = 5.0,
         read_timeout_s: float = 10.0,
         clock: Callable[[], float] = time.time,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.library = library
         self.host, self.port = host, port
@@ -260,7 +197,8 @@ class HealthServer:
         self.started_at = clock()
         self._snapshot: Snapshot | None = None
         self._snapshot_lock = asyncio.Lock()
-        self._server: asyncio.Server | None = None
+        self.registry = registry if registry is not None else process_registry()
+        self._runner: web.AppRunner | None = None
         self._probe_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -273,8 +211,18 @@ class HealthServer:
     async def start(self, probe: Probe | None = None) -> None:
         """Listen; with ``probe`` (e.g. ``app.bot.get_me``), call it whenever the Bot API has been quiet for
         ``probe_interval_s``, so reachability stays current without polling traffic."""
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)  # GET and HEAD; other methods get 405
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)  # PTB owns the signals
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
         if probe is not None and self.telegram is not None:
             self._probe_task = asyncio.create_task(self._probe_loop(probe))
         log.info("health server listening on http://%s:%d (/healthz, /metrics)", self.host, self.port)
@@ -285,10 +233,9 @@ class HealthServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe_task
             self._probe_task = None
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     async def _probe_loop(self, probe: Probe) -> None:
         assert self.telegram is not None
@@ -432,138 +379,26 @@ class HealthServer:
             "failures": monitor.updates_failures,
         }
 
-    async def metrics(self) -> str:
-        """The Prometheus text exposition (format 0.0.4) of ``/metrics``."""
+    async def collector(self) -> HealthCollector:
+        """What one ``/metrics`` scrape reports: the health report's metrics and ``registry``'s."""
         _, body = await self.health()
-        index, telegram = body["index"], self.telegram
-        out = Metrics()
-        out.gauge("papersbot_up", "1 while the health server answers.", 1)
-        out.gauge("papersbot_info", "Version and vector collection, as labels.", 1,
-                  version=body["version"], collection=str(index.get("collection", "")))
-        out.gauge("papersbot_health_status", "0 ok, 1 degraded, 2 unhealthy (see /healthz).",
-                  {"ok": 0, "degraded": 1, "unhealthy": 2}[body["status"]])
-        out.gauge("papersbot_library_up", "1 when the catalog and vector index answer.", 0 if "error" in index else 1)
-        if "error" not in index:
-            out.gauge("papersbot_papers", "Papers in the catalog.", index["papers"])
-            out.gauge("papersbot_digest_dates", "Digest dates in the catalog.", index["dates"])
-            out.gauge("papersbot_sections", "Section texts in the catalog.", index["sections"])
-            out.gauge("papersbot_vector_nodes", "Nodes in the vector index.", index["vector_nodes"])
-            out.gauge("papersbot_lexical_nodes", "Nodes in this process's lexical index.", index["lexical_nodes"])
-            out.gauge("papersbot_catalog_revision", "Catalog revision (bumped by every ingest that changes it).",
-                      index["revision"])
-            if index.get("last_ingest"):
-                out.gauge("papersbot_last_ingest_timestamp_seconds", "When an ingest last changed the catalog.",
-                          datetime.fromisoformat(index["last_ingest"]).timestamp())
-        push = body["push"]
-        if body["sync"]:
-            out.gauge("papersbot_last_sync_timestamp_seconds", "When the last sync from the source finished.",
-                      datetime.fromisoformat(body["sync"]["at"]).timestamp())
-            out.gauge("papersbot_last_sync_ok", "1 when every day the last sync asked for could be fetched.",
-                      1 if body["sync"]["ok"] else 0)
-        if push["last_push"]:
-            out.gauge("papersbot_last_push_timestamp_seconds", "When the last daily push was sent.",
-                      datetime.fromisoformat(push["last_push"]).timestamp())
-        if push["pushes_sent"] is not None:
-            out.counter("papersbot_pushes_sent_total", "Push messages sent.", push["pushes_sent"])
-        if telegram is not None:
-            out.gauge("papersbot_telegram_up", "1 when the last Bot API round trip succeeded.", int(telegram.up))
-            if telegram.last_ok is not None:
-                out.gauge("papersbot_telegram_last_ok_timestamp_seconds", "Last successful Bot API round trip.",
-                          telegram.last_ok)
-            out.counter("papersbot_telegram_requests_total", "Bot API round trips.", telegram.requests)
-            out.counter("papersbot_telegram_failures_total", "Bot API round trips that failed.", telegram.failures)
-            if telegram.updates_ok is not None:
-                out.gauge("papersbot_telegram_updates_last_ok_timestamp_seconds", "Last successful getUpdates.",
-                          telegram.updates_ok)
-            out.counter("papersbot_telegram_updates_failures_total", "getUpdates calls that failed.",
-                        telegram.updates_failures)
-        rss = resident_memory()
-        if rss is not None:
-            out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.", rss)
-        out.gauge("process_start_time_seconds", "Start time of the health server, seconds since the epoch.",
-                  self.started_at)
-        return out.text()
+        return HealthCollector(body, self.telegram, self.registry)
+
+    async def metrics(self) -> str:
+        """``/metrics`` in the Prometheus text format 0.0.4."""
+        return generate_latest(await self.collector()).decode()
 
     # --- HTTP ------------------------------------------------------------------------------------------
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(_read_request(reader), 5.0)
-            code, content_type, body = await self._respond(*request) if request else (400, "text/plain", b"")
-            head = request is not None and request[0] == "HEAD"
-            reason = HTTPStatus(code).phrase
-            writer.write(
-                f"HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-                "Cache-Control: no-store\r\nConnection: close\r\n\r\n".encode("latin-1") + (b"" if head else body)
-            )
-            await writer.drain()
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            pass  # a client that went away or sent garbage
-        except Exception:
-            log.exception("health request failed")
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    async def _healthz(self, request: web.Request) -> web.Response:
+        code, body = await self.health()
+        return web.Response(status=code, body=json.dumps(body, ensure_ascii=False).encode() + b"\n",
+                            content_type="application/json", headers=NO_STORE)
 
-    async def _respond(self, method: str, target: str) -> tuple[int, str, bytes]:
-        path = urlsplit(target).path
-        if path not in ("/healthz", "/metrics"):
-            return 404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n"
-        if method not in ("GET", "HEAD"):
-            return 405, "text/plain; charset=utf-8", b"method not allowed\n"
-        if path == "/healthz":
-            code, body = await self.health()
-            return code, "application/json", json.dumps(body, ensure_ascii=False).encode() + b"\n"
-        return 200, "text/plain; version=0.0.4; charset=utf-8", (await self.metrics()).encode()
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str] | None:
-    """(method, target) of an HTTP/1.x request; the headers are read and ignored."""
-    parts = (await reader.readline()).decode("latin-1").split()
-    for _ in range(100):
-        if (await reader.readline()) in (b"\r\n", b"\n", b""):
-            break
-    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        return None
-    return parts[0], parts[1]
-
-
-class Metrics:
-    """A tiny Prometheus text-format writer."""
-
-    def __init__(self) -> None:
-        self._lines: list[str] = []
-
-    def _metric(self, kind: str, name: str, help_text: str, value: float, labels: dict[str, str]) -> None:
-        self._lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        rendered = ",".join(f'{key}="{_escape(val)}"' for key, val in labels.items())
-        self._lines.append(f"{name}{{{rendered}}} {_number(value)}" if rendered else f"{name} {_number(value)}")
-
-    def gauge(self, name: str, help_text: str, value: float, **labels: str) -> None:
-        self._metric("gauge", name, help_text, value, labels)
-
-    def counter(self, name: str, help_text: str, value: float, **labels: str) -> None:
-        self._metric("counter", name, help_text, value, labels)
-
-    def text(self) -> str:
-        return "\n".join(self._lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def resident_memory() -> int | None:
-    """This process's resident set size in bytes (Linux /proc), or None."""
-    try:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
+    async def _metrics(self, request: web.Request) -> web.Response:
+        # prometheus_client's content negotiation: text format 0.0.4 unless the scraper asks for another.
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        payload = encoder(await self.collector())
+        return web.Response(status=200, body=payload, headers={**NO_STORE, "Content-Type": content_type})
 
 
 # --- papersbot health ----------------------------------------------------------------------------------------

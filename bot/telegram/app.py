@@ -30,7 +30,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.ops.health import HealthServer, TelegramMonitor, monitored_requests
+from bot.ops.health import HealthServer, TelegramMonitor
 from bot.telegram.access import AccessPolicy, QuestionLimiter
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.errors import install_log_redaction, make_error_handler, redact_loggers
@@ -38,6 +38,7 @@ from bot.telegram.handlers import Handlers
 from bot.telegram.polling import ResilientUpdatesRequest
 from bot.telegram.push import Pusher
 from bot.telegram.replies import BotRateLimiter
+from bot.telegram.request import monitored_requests
 from bot.telegram.stopping import DrainingUpdateProcessor, install_stop_signals
 from bot.telegram.subscribing import SubscriptionHandlers
 from bot.telegram.syncing import SyncHandlers

@@ -24,14 +24,11 @@ import json
 import logging
 from http import HTTPStatus
 
-# BaseRequest.do_request's own defaults and types (PTB exports them from these modules only).
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TelegramError
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.ops.logs import redact_text
-from bot.telegram.request import DelegatingRequest
+from bot.telegram.request import DEFAULT_NONE, DelegatingRequest, Timeout
 
 log = logging.getLogger("papersbot.telegram")
 
@@ -58,10 +55,10 @@ class ResilientUpdatesRequest(DelegatingRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+        read_timeout: Timeout = DEFAULT_NONE,
+        write_timeout: Timeout = DEFAULT_NONE,
+        connect_timeout: Timeout = DEFAULT_NONE,
+        pool_timeout: Timeout = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         code, payload = await super().do_request(url, method, request_data, read_timeout, write_timeout,
                                                  connect_timeout, pool_timeout)

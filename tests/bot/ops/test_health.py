@@ -17,7 +17,8 @@ from telegram.error import NetworkError
 from telegram.request import HTTPXRequest
 
 from bot.cli import main
-from bot.ops.health import HealthServer, TelegramMonitor, check, monitored_requests, probe_url
+from bot.ops.health import HealthServer, TelegramMonitor, check, probe_url
+from bot.telegram.request import MonitoredRequest, monitored_requests
 from config.settings import Settings, load_settings
 from rag.answer import AnswerEngine
 from rag.ingest import ingest_paths
@@ -29,6 +30,18 @@ from tests.fakes.fixtures import running_bot_api
 from tests.helpers import HashEmbedding
 
 T = TypeVar("T")
+# The /metrics names the README documents (and dashboards may use); sync ones need a sync, tested below.
+DOCUMENTED_METRICS = {
+    "papersbot_up", "papersbot_info", "papersbot_health_status", "papersbot_library_up", "papersbot_papers",
+    "papersbot_digest_dates", "papersbot_sections", "papersbot_vector_nodes", "papersbot_lexical_nodes",
+    "papersbot_catalog_revision", "papersbot_last_ingest_timestamp_seconds", "papersbot_last_push_timestamp_seconds",
+    "papersbot_pushes_sent_total", "papersbot_telegram_up", "papersbot_telegram_last_ok_timestamp_seconds",
+    "papersbot_telegram_requests_total", "papersbot_telegram_failures_total",
+    "papersbot_telegram_updates_failures_total", "process_resident_memory_bytes", "process_start_time_seconds",
+}
+TOKEN = "123456789:AAFakeTokenForPapersbotTests_0123456"
+PUSHED = datetime(2025, 2, 5, 8, 0, 3, tzinfo=UTC)
+
 TOKEN = "123456789:AAFakeTokenForPapersbotTests_0123456"
 PUSHED = datetime(2025, 2, 5, 8, 0, 3, tzinfo=UTC)
 
@@ -111,7 +124,26 @@ def test_healthz_and_metrics_report_the_index_pushes_and_telegram(library: Libra
     assert values["papersbot_telegram_last_ok_timestamp_seconds"] == pytest.approx(monitor.last_ok)
     assert values["process_resident_memory_bytes"] > 10_000_000
     assert "# TYPE papersbot_pushes_sent_total counter" in prom[1]
+    assert set(values) >= DOCUMENTED_METRICS, DOCUMENTED_METRICS - set(values)  # every name the README lists
     assert missing[0] == 404 and post[0] == 405 and head == (200, "")
+
+
+def test_metrics_content_negotiation(library: Library) -> None:
+    """Prometheus' text format 0.0.4 by default, OpenMetrics when the scraper asks for it (prometheus_client)."""
+    server = HealthServer(library, cache_s=0)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def fetch(accept: str | None) -> tuple[str, str, str]:
+        headers = {"Accept": accept} if accept else {}
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as response:
+            return response.headers["Content-Type"], response.headers["Cache-Control"], response.read().decode()
+
+    plain, open_metrics = serving(server, lambda: (fetch(None), fetch("application/openmetrics-text; version=1.0.0")))
+    assert plain[0] == "text/plain; version=0.0.4; charset=utf-8" and plain[1] == "no-store"
+    assert metrics(plain[2])["papersbot_papers"] == 15 and "# EOF" not in plain[2]
+    assert open_metrics[0].startswith("application/openmetrics-text; version=1.0.0")
+    assert open_metrics[2].endswith("# EOF\n") and "papersbot_papers 15.0" in open_metrics[2]
 
 
 def test_telegram_down_is_degraded_then_unhealthy(library: Library) -> None:
@@ -123,7 +155,7 @@ def test_telegram_down_is_degraded_then_unhealthy(library: Library) -> None:
 
     async def scenario() -> list[tuple[int, dict[str, Any]]]:
         seen = [await server.health()]  # no round trip yet
-        request = monitor.wrap(HTTPXRequest(connect_timeout=2))
+        request = MonitoredRequest(HTTPXRequest(connect_timeout=2), monitor)
         await request.initialize()
         try:
             with pytest.raises(NetworkError):
@@ -267,7 +299,7 @@ def test_the_running_bot_serves_health(library: Library, tmp_path: Path) -> None
     assert code == 200 and body["status"] == "ok", body
     assert body["telegram"]["up"] is True and body["telegram"]["requests"] >= 3
     assert body["push"] == {"last_push": None, "pushes_sent": 0, "error": None}
-    assert health._server is None  # closed in post_shutdown
+    assert health._runner is None  # closed in post_shutdown
 
 
 def test_papersbot_bot_process_serves_health_and_logs_json(tmp_path: Path) -> None:
@@ -318,7 +350,9 @@ def test_the_last_sync_is_reported_and_a_failed_one_degrades(fast_library: Libra
     library.catalog.set_meta(LAST_SYNC_KEY, json.dumps(report.health()))
     code, body = asyncio.run(health.health())
     assert body["sync"]["ok"] and body["sync"]["days_fetched"] == 1 and body["status"] == "ok"
-    assert "papersbot_last_sync_ok 1" in asyncio.run(health.metrics())
+    values = metrics(asyncio.run(health.metrics()))
+    assert values["papersbot_last_sync_ok"] == 1
+    assert values["papersbot_last_sync_timestamp_seconds"] == datetime(2025, 2, 6, 0, 5, tzinfo=UTC).timestamp()
     report.days_failed.append({"date": "2025-02-06", "error": "GET …/06.md: HTTP 503 (after 4 attempts)"})
     library.catalog.set_meta(LAST_SYNC_KEY, json.dumps(report.health()))
     code, body = asyncio.run(health.health())

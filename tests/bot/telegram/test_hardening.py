@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from bot.ops.health import HealthServer, TelegramMonitor, monitored_requests
+from bot.ops.health import HealthServer, TelegramMonitor
 from bot.telegram.app import build_application
+from bot.telegram.request import monitored_requests
 from config.settings import load_settings
 from rag.answer import AnswerEngine
 from rag.ingest import ingest_paths

@@ -1,0 +1,105 @@
+"""``/metrics``: the health report as Prometheus metrics, through ``prometheus_client``.
+
+The values are the ones ``/healthz`` reports (:meth:`bot.ops.health.HealthServer.health`), collected at
+scrape time by a custom collector (prometheus_client's pattern for values that live elsewhere:
+https://prometheus.github.io/client_python/collector/custom/), plus the process metrics of
+``prometheus_client``'s own ``ProcessCollector`` and ``PlatformCollector``. Callers may register more
+collectors in the :class:`~prometheus_client.CollectorRegistry` the health server serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from bot.ops.health import TelegramMonitor
+
+STATUS_VALUES = {"ok": 0, "degraded": 1, "unhealthy": 2}
+
+
+def process_registry() -> CollectorRegistry:
+    """A registry with prometheus_client's process (``process_resident_memory_bytes``,
+    ``process_start_time_seconds``, CPU, file descriptors) and platform (``python_info``) collectors."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def health_metrics(body: dict[str, Any], telegram: TelegramMonitor | None) -> Iterator[Metric]:
+    """The metric families of one ``/healthz`` body (and the Bot API monitor's counters)."""
+    index = body["index"]
+    yield _gauge("papersbot_up", "1 while the health server answers.", 1)
+    info = GaugeMetricFamily("papersbot_info", "Version and vector collection, as labels.",
+                             labels=["version", "collection"])
+    info.add_metric([body["version"], str(index.get("collection", ""))], 1)
+    yield info
+    yield _gauge("papersbot_health_status", "0 ok, 1 degraded, 2 unhealthy (see /healthz).",
+                 STATUS_VALUES[body["status"]])
+    yield _gauge("papersbot_library_up", "1 when the catalog and vector index answer.", 0 if "error" in index else 1)
+    if "error" not in index:
+        yield _gauge("papersbot_papers", "Papers in the catalog.", index["papers"])
+        yield _gauge("papersbot_digest_dates", "Digest dates in the catalog.", index["dates"])
+        yield _gauge("papersbot_sections", "Section texts in the catalog.", index["sections"])
+        yield _gauge("papersbot_vector_nodes", "Nodes in the vector index.", index["vector_nodes"])
+        yield _gauge("papersbot_lexical_nodes", "Nodes in this process's lexical index.", index["lexical_nodes"])
+        yield _gauge("papersbot_catalog_revision", "Catalog revision (bumped by every ingest that changes it).",
+                     index["revision"])
+        if index.get("last_ingest"):
+            yield _gauge("papersbot_last_ingest_timestamp_seconds", "When an ingest last changed the catalog.",
+                         _timestamp(index["last_ingest"]))
+    sync = body.get("sync")
+    if sync:
+        yield _gauge("papersbot_last_sync_timestamp_seconds", "When the last sync from the source finished.",
+                     _timestamp(sync["at"]))
+        yield _gauge("papersbot_last_sync_ok", "1 when every day the last sync asked for could be fetched.",
+                     1 if sync["ok"] else 0)
+    push = body["push"]
+    if push["last_push"]:
+        yield _gauge("papersbot_last_push_timestamp_seconds", "When the last daily push was sent.",
+                     _timestamp(push["last_push"]))
+    if push["pushes_sent"] is not None:
+        yield _counter("papersbot_pushes_sent_total", "Push messages sent.", push["pushes_sent"])
+    if telegram is not None:
+        yield _gauge("papersbot_telegram_up", "1 when the last Bot API round trip succeeded.", int(telegram.up))
+        if telegram.last_ok is not None:
+            yield _gauge("papersbot_telegram_last_ok_timestamp_seconds", "Last successful Bot API round trip.",
+                         telegram.last_ok)
+        yield _counter("papersbot_telegram_requests_total", "Bot API round trips.", telegram.requests)
+        yield _counter("papersbot_telegram_failures_total", "Bot API round trips that failed.", telegram.failures)
+        if telegram.updates_ok is not None:
+            yield _gauge("papersbot_telegram_updates_last_ok_timestamp_seconds", "Last successful getUpdates.",
+                         telegram.updates_ok)
+        yield _counter("papersbot_telegram_updates_failures_total", "getUpdates calls that failed.",
+                       telegram.updates_failures)
+
+
+class HealthCollector(Collector):
+    """One scrape: the families of a ``/healthz`` body, then every collector of ``registry``."""
+
+    def __init__(self, body: dict[str, Any], telegram: TelegramMonitor | None,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.body, self.telegram, self.registry = body, telegram, registry
+
+    def collect(self) -> Iterable[Metric]:
+        yield from health_metrics(self.body, self.telegram)
+        if self.registry is not None:
+            yield from self.registry.collect()
