@@ -420,7 +420,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 def _health(args: argparse.Namespace, settings: Settings) -> int:
     from bot.ops.health import check
 
-    return check(settings, timeout=args.timeout)
+    return check(settings.health, timeout=args.timeout)
 
 
 # Last, so every command above is registered when run as ``python -m bot.cli``.

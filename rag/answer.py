@@ -159,7 +159,7 @@ class AnswerEngine:
     @classmethod
     def from_settings(cls, library: Library) -> AnswerEngine:
         settings = library.settings
-        llm = ChatLLM.from_settings(settings) if settings.llm.configured else None
+        llm = ChatLLM.from_settings(settings.llm) if settings.llm.configured else None
         return cls(library, llm, ConversationMemory(settings.memory.turns, settings.memory.conversations))
 
     def llm_health(self) -> dict[str, Any] | None:

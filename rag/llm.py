@@ -16,7 +16,7 @@ import httpx
 if TYPE_CHECKING:  # imported where used: with no LLM configured, a question never pays for them (~1 s)
     import openai
 
-from config.settings import Settings
+from config.settings import LLMSettings
 from loaders.source import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -41,22 +41,22 @@ class ChatLLM:
         self._sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ChatLLM:
+    def from_settings(cls, settings: LLMSettings) -> ChatLLM:
         from llama_index.llms.openai_like import OpenAILike
 
-        key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else "not-needed"
+        key = settings.api_key.get_secret_value() if settings.api_key else "not-needed"
         llm = OpenAILike(
-            model=settings.llm.model,
-            api_base=settings.llm.base_url or "https://api.openai.com/v1",
+            model=settings.model,
+            api_base=settings.base_url or "https://api.openai.com/v1",
             api_key=key,
             is_chat_model=True,
             context_window=32_000,
-            timeout=settings.llm.timeout_s,
+            timeout=settings.timeout_s,
             max_retries=0,  # retries are ours, see complete()
-            temperature=settings.llm.temperature,
-            max_tokens=settings.llm.max_tokens,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
         )
-        return cls(llm, model=settings.llm.model, max_retries=settings.llm.max_retries)
+        return cls(llm, model=settings.model, max_retries=settings.max_retries)
 
     def complete(self, messages: list[dict[str, str]], on_token: OnToken | None = None) -> str:
         """The whole answer; ``on_token`` (optional) sees each piece as it streams in (see :meth:`stream`)."""

@@ -42,7 +42,7 @@ from prometheus_client.exposition import choose_encoder, generate_latest
 
 from bot.ops.logs import redact_text
 from bot.ops.metrics import HealthCollector, process_registry
-from config.settings import Settings
+from config.settings import HealthSettings
 from rag.library import Library
 from rag.sync import last_sync
 
@@ -202,10 +202,10 @@ class HealthServer:
         self._probe_task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, library: Library, **kwargs: Any) -> HealthServer:
-        if settings.health.port is None:
+    def from_settings(cls, settings: HealthSettings, library: Library, **kwargs: Any) -> HealthServer:
+        if settings.port is None:
             raise ValueError("health_port is not set")
-        return cls(library, host=settings.health.listen, port=settings.health.port, **kwargs)
+        return cls(library, host=settings.listen, port=settings.port, **kwargs)
 
     # --- lifecycle -------------------------------------------------------------------------------------
     async def start(self, probe: Probe | None = None) -> None:
@@ -402,21 +402,21 @@ class HealthServer:
 
 
 # --- papersbot health ----------------------------------------------------------------------------------------
-def probe_url(settings: Settings) -> str | None:
+def probe_url(settings: HealthSettings) -> str | None:
     """Where ``papersbot health`` asks: the listen address, or loopback when it listens on every address."""
-    if settings.health.port is None:
+    if settings.port is None:
         return None
-    host = settings.health.listen.strip()
+    host = settings.listen.strip()
     if host in ("", "0.0.0.0", "*"):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.health.port}/healthz"
+    return f"http://{host}:{settings.port}/healthz"
 
 
-def check(settings: Settings, timeout: float = 5.0, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def check(settings: HealthSettings, timeout: float = 5.0, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``papersbot health``: print the running bot's /healthz JSON. Exit 0 when it answers 200 (ok or
     degraded), 1 when it answers otherwise or not at all, 2 when no health port is configured."""
     out, err = out or sys.stdout, err or sys.stderr

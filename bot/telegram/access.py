@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from config.settings import Settings
+from config.settings import TelegramSettings
 
 Clock = Callable[[], float]
 
@@ -23,8 +23,8 @@ class AccessPolicy:
     admins: frozenset[int] = frozenset()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AccessPolicy:
-        return cls(frozenset(settings.telegram.allowed_chat_ids), frozenset(settings.telegram.admin_ids))
+    def from_settings(cls, settings: TelegramSettings) -> AccessPolicy:
+        return cls(frozenset(settings.allowed_chat_ids), frozenset(settings.admin_ids))
 
     @classmethod
     def of(cls, allowed: Iterable[int] = (), admins: Iterable[int] = ()) -> AccessPolicy:
@@ -81,8 +81,8 @@ class QuestionLimiter:
         self._buckets: OrderedDict[int, TokenBucket] = OrderedDict()
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock = time.monotonic) -> QuestionLimiter:
-        return cls(settings.telegram.questions_burst, settings.telegram.questions_per_minute, clock=clock)
+    def from_settings(cls, settings: TelegramSettings, clock: Clock = time.monotonic) -> QuestionLimiter:
+        return cls(settings.questions_burst, settings.questions_per_minute, clock=clock)
 
     def acquire(self, user_id: int) -> float:
         """0.0 when the user may ask now (a token is spent), else the seconds to wait."""

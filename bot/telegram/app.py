@@ -105,8 +105,8 @@ def build_application(
         raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
     redact_loggers(token)  # httpx logs every request URL, and the token is part of it
     runner = runner or BlockingRunner(settings.telegram.workers, refresh=engine.library.refresh)
-    access = access or AccessPolicy.from_settings(settings)
-    handlers = Handlers(settings, engine, runner, access, limiter or QuestionLimiter.from_settings(settings))
+    access = access or AccessPolicy.from_settings(settings.telegram)
+    handlers = Handlers(settings, engine, runner, access, limiter or QuestionLimiter.from_settings(settings.telegram))
     owns_store = store is None  # an injected store belongs to the caller, who closes it
     store = store or SubscriptionStore(settings.storage.subscriptions_path)
     syncer = syncer if syncer is not None else (
@@ -153,7 +153,7 @@ def build_application(
     # getUpdates always goes through ResilientUpdatesRequest: a 401/404 must not end polling for good.
     builder = builder.get_updates_request(ResilientUpdatesRequest(get_updates_request))
     app: App = builder.build()
-    register_handlers(app, handlers, SubscriptionHandlers(settings, store), SyncHandlers(pusher, access))
+    register_handlers(app, handlers, SubscriptionHandlers(settings.push, store), SyncHandlers(pusher, access))
     app.add_error_handler(make_error_handler(token))
     return app
 
@@ -248,7 +248,7 @@ def run(settings: Settings) -> int:
             monitor = TelegramMonitor()
             request, get_updates_request = monitored_requests(monitor)
             health = HealthServer.from_settings(
-                settings, library, telegram=monitor,
+                settings.health, library, telegram=monitor,
                 updates_max_age_s=None if webhook else settings.health.updates_max_age_s)
         app = build_application(settings, engine, token=token, request=request,
                                 get_updates_request=get_updates_request, health=health, stop_signals=True)

@@ -19,7 +19,7 @@ from bot.telegram.addressing import command_argument
 from bot.telegram.render import Span, bold, join, text
 from bot.telegram.replies import reply
 from bot.telegram.texts import lang_of, t
-from config.settings import Settings
+from config.settings import PushSettings
 from rag.briefing import parse_topics
 from rag.storage.subscriptions import Subscription, SubscriptionStore, next_slot, parse_time, utc_now
 
@@ -117,8 +117,8 @@ def parse_subscribe(argument: str, max_topics: int) -> SubscribeRequest | Subscr
 
 
 class SubscriptionHandlers:
-    def __init__(self, settings: Settings, store: SubscriptionStore) -> None:
-        self.settings = settings
+    def __init__(self, push: PushSettings, store: SubscriptionStore) -> None:
+        self.push = push  # defaults of new subscriptions and the topic limit
         self.store = store
 
     async def subscribe(self, update: Update, context: Context) -> None:
@@ -126,21 +126,21 @@ class SubscriptionHandlers:
         if message is None:
             return
         lang = lang_of(update.effective_user)
-        parsed = parse_subscribe(command_argument(message), self.settings.push.max_topics)
+        parsed = parse_subscribe(command_argument(message), self.push.max_topics)
         if isinstance(parsed, SubscribeError):
             await reply(message, join([text(t(parsed.key, lang, value=parsed.value))],
                                       [text(t("subscribe_usage", lang))]))
             return
         chat_id = message.chat.id
         current = self.store.get(chat_id)
-        push_time = parsed.push_time or (current.push_time if current else self.settings.push.time)
-        zone = parsed.zone or (current.timezone if current else self.settings.push.timezone)
+        push_time = parsed.push_time or (current.push_time if current else self.push.time)
+        zone = parsed.zone or (current.timezone if current else self.push.timezone)
         topics = parsed.topics if parsed.topics is not None else list(current.topics if current else ())
         sub = self.store.subscribe(chat_id, push_time, zone, topics, lang)
         head, *rest = self._describe(sub, lang)
         lines: list[list[Span]] = [[bold(head)], *([text(row)] for row in rest)]
         if parsed.dropped_topics:
-            lines.append([text(t("subscribe_too_many_topics", lang, limit=self.settings.push.max_topics))])
+            lines.append([text(t("subscribe_too_many_topics", lang, limit=self.push.max_topics))])
         await reply(message, join(*lines))
 
     async def unsubscribe(self, update: Update, context: Context) -> None:
@@ -170,7 +170,7 @@ class SubscriptionHandlers:
         topics = (t("subscription_topics", lang, topics=", ".join(sub.topics)) if sub.topics
                   else t("subscription_no_topics", lang))
         return [t("subscribe_done", lang, time=sub.push_time, zone=zone_label(sub.timezone),
-                  count=self.settings.push.top_n),
+                  count=self.push.top_n),
                 topics, t("subscribe_next", lang, when=_next(sub.push_time, sub.timezone))]
 
 

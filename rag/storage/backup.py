@@ -177,7 +177,7 @@ def import_backup(settings: Settings, source: Path, *, replace: bool = False,
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=settings.storage.data_dir))
     try:
         manifest = unpack(source, staging)
-        embedder = embedder or build_embed_model(settings)
+        embedder = embedder or build_embed_model(settings.embedding)
         key = embedding_key(embedder)
         if manifest["embedding_key"] != key:
             raise BackupError(

