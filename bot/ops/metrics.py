@@ -11,16 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from bot.ops.health import TelegramMonitor
-
 STATUS_VALUES = {"ok": 0, "degraded": 1, "unhealthy": 2}
+
+
+class RoundTrips(Protocol):
+    """The Bot API monitor's record (``bot.ops.health.TelegramMonitor``) that ``/metrics`` reports."""
+
+    @property
+    def up(self) -> bool: ...
+    last_ok: float | None
+    requests: int
+    failures: int
+    updates_ok: float | None
+    updates_failures: int
 
 
 def process_registry() -> CollectorRegistry:
@@ -44,7 +53,7 @@ def _timestamp(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def health_metrics(body: dict[str, Any], telegram: TelegramMonitor | None) -> Iterator[Metric]:
+def health_metrics(body: dict[str, Any], telegram: RoundTrips | None) -> Iterator[Metric]:
     """The metric families of one ``/healthz`` body (and the Bot API monitor's counters)."""
     index = body["index"]
     yield _gauge("papersbot_up", "1 while the health server answers.", 1)
@@ -95,7 +104,7 @@ def health_metrics(body: dict[str, Any], telegram: TelegramMonitor | None) -> It
 class HealthCollector(Collector):
     """One scrape: the families of a ``/healthz`` body, then every collector of ``registry``."""
 
-    def __init__(self, body: dict[str, Any], telegram: TelegramMonitor | None,
+    def __init__(self, body: dict[str, Any], telegram: RoundTrips | None,
                  registry: CollectorRegistry | None = None) -> None:
         self.body, self.telegram, self.registry = body, telegram, registry
 

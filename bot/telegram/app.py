@@ -33,11 +33,11 @@ from telegram.request import BaseRequest
 from bot.ops.health import HealthServer, TelegramMonitor
 from bot.telegram.access import AccessPolicy, QuestionLimiter
 from bot.telegram.blocking import BlockingRunner
+from bot.telegram.botapi import build_bot
 from bot.telegram.errors import install_log_redaction, make_error_handler, redact_loggers
 from bot.telegram.handlers import Handlers
 from bot.telegram.polling import ResilientUpdatesRequest
 from bot.telegram.push import Pusher
-from bot.telegram.replies import BotRateLimiter
 from bot.telegram.request import monitored_requests
 from bot.telegram.stopping import DrainingUpdateProcessor, install_stop_signals
 from bot.telegram.subscribing import SubscriptionHandlers
@@ -69,14 +69,6 @@ ADMIN_COMMANDS: list[tuple[str, str, str]] = [
 ]
 # Updates the bot asks Telegram for; callback queries are for the subscription buttons to come.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-
-
-def file_url(settings: Settings) -> str:
-    """The Bot API file URL: configured, or derived from the base URL (``.../bot`` → ``.../file/bot``)."""
-    if settings.telegram.base_file_url:
-        return settings.telegram.base_file_url
-    base = settings.telegram.base_url.rstrip("/")
-    return (base[: -len("/bot")] if base.endswith("/bot") else base) + "/file/bot"
 
 
 def build_application(
@@ -138,21 +130,17 @@ def build_application(
         if owns_store:
             store.close()
 
-    builder = (
+    # getUpdates always goes through ResilientUpdatesRequest: a 401/404 must not end polling for good.
+    bot = build_bot(settings.telegram, token, request=request, rate_limiter=rate_limiter,
+                    get_updates_request=ResilientUpdatesRequest(get_updates_request))
+    app: App = (
         ApplicationBuilder()
-        .token(token)
-        .base_url(settings.telegram.base_url)
-        .base_file_url(file_url(settings))
+        .bot(bot)
         .concurrent_updates(processor)
-        .rate_limiter(rate_limiter or BotRateLimiter(max_retries=settings.telegram.max_retries))
         .post_init(on_start)
         .post_shutdown(on_shutdown)
+        .build()
     )
-    if request is not None:
-        builder = builder.request(request)
-    # getUpdates always goes through ResilientUpdatesRequest: a 401/404 must not end polling for good.
-    builder = builder.get_updates_request(ResilientUpdatesRequest(get_updates_request))
-    app: App = builder.build()
     register_handlers(app, handlers, SubscriptionHandlers(settings.push, store), SyncHandlers(pusher, access))
     app.add_error_handler(make_error_handler(token))
     return app

@@ -349,10 +349,8 @@ def _seconds(value: Any) -> float:
 def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
     """``papersbot push``: one pass with a standalone bot (for cron). SIGTERM/SIGINT stop it between
     chats; messages already in flight finish and are recorded."""
-    from telegram.ext import AIORateLimiter, ExtBot
-
-    from bot.telegram.app import file_url
     from bot.telegram.blocking import BlockingRunner
+    from bot.telegram.botapi import build_bot
 
     async def main() -> PushReport:
         library = Library.open(settings)
@@ -368,9 +366,7 @@ def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
                 return await pusher.run_due(None, dry_run=True)
             if settings.telegram.token is None:
                 raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
-            bot: ExtBot[Any] = ExtBot(settings.telegram.token.get_secret_value(),
-                                      base_url=settings.telegram.base_url, base_file_url=file_url(settings),
-                                      rate_limiter=AIORateLimiter(max_retries=settings.telegram.max_retries))
+            bot = build_bot(settings.telegram, settings.telegram.token.get_secret_value())
             async with bot:
                 return await pusher.run_due(bot, keep_going=lambda: not stopping.is_set())
         finally:
