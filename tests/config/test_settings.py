@@ -298,3 +298,22 @@ def test_readme_config_file_example_loads(clean_env: pytest.MonkeyPatch, tmp_pat
     for table, values in tomllib.loads(example.group(1)).items():
         for name, value in values.items():
             assert get(settings, table, name) == value
+
+
+def test_paths_expand_the_home_directory(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PAPERSBOT_INBOX_DIR", "~/inbox")
+    settings = load_settings(data_dir="~/papers", llm={"prompts_dir": "~/prompts"})
+    home = Path.home()
+    assert (settings.storage.data_dir, settings.loading.inbox_dir, settings.llm.prompts_dir) == (
+        home / "papers", home / "inbox", home / "prompts")
+
+
+def test_secrets_lists_every_secret_that_is_set(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("TELEGRAM_BOT_TOKEN", "123:token")
+    clean_env.setenv("PAPERSBOT_TELEGRAM__WEBHOOK_SECRET", "hook-secret")
+    settings = load_settings(llm_api_key="sk-llm", embedding={"api_key": "sk-embed"})
+    assert dict(settings.secrets()) == {"telegram.token": "123:token", "telegram.webhook_secret": "hook-secret",
+                                        "llm.api_key": "sk-llm", "embedding.api_key": "sk-embed"}
+    secret_fields = {f"{section}.{name}" for section, name in every_setting()
+                     if "SecretStr" in str(sections()[section].model_fields[name].annotation)}
+    assert secret_fields == set(dict(settings.secrets()))  # each secret field is redacted in logs
