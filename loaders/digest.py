@@ -30,7 +30,7 @@ import ast
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -82,7 +82,7 @@ class Problem:
         return f"{self.file}:{self.line}: {self.severity}: {self.message}"
 
     def to_json(self) -> dict[str, str | int]:
-        return {"file": self.file, "line": self.line, "severity": self.severity, "message": self.message}
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ punctuation are tidied away.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 _MARKER_GROUP = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 # A particle written after a link ("링크 를", "evil.com도"): meaningless once the link is gone.
@@ -54,8 +54,7 @@ class Citation:
     votes: int | None  # None: unknown
 
     def to_json(self) -> dict[str, object]:
-        return {"n": self.n, "arxiv_id": self.arxiv_id, "title": self.title, "url": self.url, "date": self.date,
-                "votes": self.votes}
+        return asdict(self)
 
 
 def _trailing(link: str) -> str:

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +57,7 @@ class InboxReport:
         return line
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "done": self.done,
-            "failed": self.failed,
-            "waiting": self.waiting,
-            "busy": self.busy,
-            "ingest": self.ingest.to_json() if self.ingest is not None else None,
-        }
+        return asdict(self)
 
 
 def scan(inbox_dir: Path, *, settle_s: float = SETTLE_S) -> tuple[list[Path], list[Path]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from loaders.digest import SECTIONS, Paper, Problem, read_digests
@@ -29,13 +29,13 @@ Progress = Callable[[int, int], None]  # (passages embedded so far, passages to 
 @dataclass
 class IngestReport:
     files: int = 0
-    unreadable: list[str] = field(default_factory=list)
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
     removed: int = 0  # papers dropped because the day they were in no longer lists them (sync only)
     embedded: int = 0
+    unreadable: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     revision: int = 0
@@ -58,19 +58,7 @@ class IngestReport:
         return line
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "files": self.files,
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "removed": self.removed,
-            "embedded": self.embedded,
-            "unreadable": self.unreadable,
-            "problems": [p.to_json() for p in self.problems],
-            "timings_ms": self.timings_ms,
-            "revision": self.revision,
-        }
+        return asdict(self)
 
 
 def ingest_paths(library: Library, inputs: list[str], progress: Progress | None = None) -> IngestReport:
