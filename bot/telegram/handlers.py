@@ -26,6 +26,7 @@ from bot.telegram.access import AccessPolicy, QuestionLimiter, Throttle
 from bot.telegram.addressing import addressed_text, command_argument, for_another_bot
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.replies import chat_action, reply
+from bot.telegram.streaming import AnswerStream
 from bot.telegram.texts import lang_of, t
 from config.settings import Settings
 from loaders.digest import DIGEST_SUFFIXES, arxiv_id_from
@@ -175,16 +176,28 @@ class Handlers:
         question, clipped = clip_question(question, limit)
         if not await self._admit(message, user, lang):
             return
+        # With an LLM the answer grows in a draft (private chats) or an edited message (groups): streaming.py.
+        stream = AnswerStream.for_message(message, self.settings.telegram.stream_draft_interval_s,
+                                          self.settings.telegram.stream_edit_interval_s) \
+            if self.engine.llm is not None else None
         try:
             async with chat_action(message.get_bot(), message.chat.id):
-                answer = await self.runner.read(self.engine.ask, question, str(message.chat.id))
+                answer = await self.runner.read(self.engine.ask, question, str(message.chat.id),
+                                                on_token=stream.on_token if stream else None)
         except asyncio.CancelledError:  # the bot is stopping and the grace period is over (stopping.py)
+            if stream is not None:
+                await stream.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reply(message, views.plain(t("stopping", lang))), STOPPING_NOTE_S)
             raise
+        except BaseException:
+            if stream is not None:
+                await stream.stop()
+            raise
         self.counters["questions"] += 1
         notice = t("question_clipped", lang, limit=limit) if clipped else None
-        await reply(message, views.answer_view(answer, notice))
+        spans = views.answer_view(answer, notice)
+        await (stream.finish(spans) if stream is not None else reply(message, spans))
 
     async def _admit(self, message: Message, user: User | None, lang: str) -> bool:
         """The per-user rate limit (admins are exempt); a friendly note when the user must wait."""

@@ -23,11 +23,14 @@ import asyncio
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.telegram.render import MAX_MESSAGE, Part, Span, from_markdown, render_parts, to_plain, utf16_len
 from bot.telegram.replies import NO_PREVIEW, send_parts
@@ -202,5 +205,9 @@ class AnswerStream:
 
 
 def _seconds(exc: RetryAfter) -> float:
-    value = exc.retry_after
-    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
+    """``retry_after`` in seconds. PTB 22 returns an int and warns that it will become a timedelta
+    (https://docs.python-telegram-bot.org/en/stable/telegram.error.html#telegram.error.RetryAfter): both read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return float(value.total_seconds() if isinstance(value, timedelta) else value)
