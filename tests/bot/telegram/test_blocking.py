@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from bot.telegram.blocking import BlockingRunner, ReadWriteLock
 
@@ -51,11 +53,35 @@ def test_reads_overlap_and_a_write_excludes_them() -> None:
     assert len(refreshes) == 3  # once before every read
 
 
-def test_read_write_lock_reentrancy_free_basics() -> None:
+def test_read_write_lock_shares_reads_and_excludes_writes() -> None:
+    """Reads overlap (nested ones too, while no writer waits); a write waits for them, then keeps reads out;
+    each block frees the lock when it ends."""
     lock = ReadWriteLock()
+    threads: list[threading.Thread] = []
+
+    def entered(block: Callable[[], AbstractContextManager[None]], within: float) -> bool:
+        """Whether another thread gets into ``block`` within ``within`` seconds (it leaves at once)."""
+        inside = threading.Event()
+
+        def run() -> None:
+            with block():
+                inside.set()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        return inside.wait(within)
+
     with lock.reading(), lock.reading():
-        pass
+        assert entered(lock.reading, 2.0)  # readers share
+        assert not entered(lock.writing, 0.2)  # a writer waits for the readers ...
+    for thread in threads:  # ... and gets in once they are done
+        thread.join(2.0)
+        assert not thread.is_alive()
     with lock.writing():
-        pass
-    with lock.reading():
-        pass
+        assert not entered(lock.reading, 0.2)  # a writer keeps readers out
+        assert not entered(lock.writing, 0.2)  # and other writers
+    for thread in threads:
+        thread.join(2.0)
+        assert not thread.is_alive()
+    assert entered(lock.writing, 2.0) and entered(lock.reading, 2.0)  # free again
