@@ -41,7 +41,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, generate_latest
 
 from bot.ops.logs import redact_text
-from bot.ops.metrics import HealthCollector, process_registry
+from bot.ops.metrics import EngineRecord, HealthCollector, process_registry
 from config.settings import HealthSettings
 from rag.library import Library
 from rag.sync import last_sync
@@ -198,6 +198,7 @@ class HealthServer:
         self._snapshot: Snapshot | None = None
         self._snapshot_lock = asyncio.Lock()
         self.registry = registry if registry is not None else process_registry()
+        self.engine: EngineRecord | None = None  # the answer engine's steps and answers, for /metrics
         self._runner: web.AppRunner | None = None
         self._probe_task: asyncio.Task[None] | None = None
 
@@ -382,7 +383,7 @@ class HealthServer:
     async def collector(self) -> HealthCollector:
         """What one ``/metrics`` scrape reports: the health report's metrics and ``registry``'s."""
         _, body = await self.health()
-        return HealthCollector(body, self.telegram, self.registry)
+        return HealthCollector(body, self.telegram, self.registry, self.engine)
 
     async def metrics(self) -> str:
         """``/metrics`` in the Prometheus text format 0.0.4."""

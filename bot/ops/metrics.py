@@ -9,12 +9,12 @@ collectors in the :class:`~prometheus_client.CollectorRegistry` the health serve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 STATUS_VALUES = {"ok": 0, "degraded": 1, "unhealthy": 2}
@@ -101,14 +101,64 @@ def health_metrics(body: dict[str, Any], telegram: RoundTrips | None) -> Iterato
                        telegram.updates_failures)
 
 
+class StepTotals(Protocol):
+    count: int
+    total_s: float
+    max_s: float
+
+
+class EngineRecord(Protocol):
+    """The answer engine's process totals (``rag.instrumentation.EngineMetrics``, read from LlamaIndex spans
+    and events): per step, runs and seconds; and counters (``questions``, ``questions_<mode>``,
+    ``not_covered``, ``llm_answers``, ``llm_failures``, ``routes_<mode>``)."""
+
+    def steps(self) -> Mapping[str, StepTotals]: ...
+    def counts(self) -> Mapping[str, int]: ...
+
+
+def engine_metrics(record: EngineRecord) -> Iterator[Metric]:
+    """The engine's steps (a summary per step: runs and seconds in total, and the slowest) and answers."""
+    steps = record.steps()
+    seconds = SummaryMetricFamily("papersbot_engine_step_seconds",
+                                  "Time in each step of answering (route, embed_query, dense, lexical, fuse, "
+                                  "synthesize, total), from LlamaIndex instrumentation spans.", labels=["step"])
+    slowest = GaugeMetricFamily("papersbot_engine_step_max_seconds", "The slowest run of each step since start.",
+                                labels=["step"])
+    for step, totals in sorted(steps.items()):
+        seconds.add_metric([step], count_value=totals.count, sum_value=totals.total_s)
+        slowest.add_metric([step], totals.max_s)
+    yield seconds
+    yield slowest
+    counts = record.counts()
+    questions = CounterMetricFamily("papersbot_questions", "Questions answered, by how they were routed.",
+                                    labels=["mode"])
+    routes = CounterMetricFamily("papersbot_routes", "Questions routed, by route.", labels=["mode"])
+    for name, value in sorted(counts.items()):
+        if name.startswith("questions_"):
+            questions.add_metric([name.removeprefix("questions_")], value)
+        elif name.startswith("routes_"):
+            routes.add_metric([name.removeprefix("routes_")], value)
+    yield questions
+    yield routes
+    yield _counter("papersbot_questions_not_covered_total", "Answers that said the papers do not cover the question.",
+                   counts.get("not_covered", 0))
+    yield _counter("papersbot_llm_answers_total", "Answers the LLM wrote (with validated citations).",
+                   counts.get("llm_answers", 0))
+    yield _counter("papersbot_llm_failures_total", "Answers that fell back to extractive because the LLM failed.",
+                   counts.get("llm_failures", 0))
+
+
 class HealthCollector(Collector):
-    """One scrape: the families of a ``/healthz`` body, then every collector of ``registry``."""
+    """One scrape: the families of a ``/healthz`` body and of the engine's record, then every collector of
+    ``registry``."""
 
     def __init__(self, body: dict[str, Any], telegram: RoundTrips | None,
-                 registry: CollectorRegistry | None = None) -> None:
-        self.body, self.telegram, self.registry = body, telegram, registry
+                 registry: CollectorRegistry | None = None, engine: EngineRecord | None = None) -> None:
+        self.body, self.telegram, self.registry, self.engine = body, telegram, registry, engine
 
     def collect(self) -> Iterable[Metric]:
         yield from health_metrics(self.body, self.telegram)
+        if self.engine is not None:
+            yield from engine_metrics(self.engine)
         if self.registry is not None:
             yield from self.registry.collect()

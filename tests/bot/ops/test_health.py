@@ -146,6 +146,36 @@ def test_metrics_content_negotiation(library: Library) -> None:
     assert open_metrics[2].endswith("# EOF\n") and "papersbot_papers 15.0" in open_metrics[2]
 
 
+def test_metrics_report_the_engines_steps_and_answers(library: Library) -> None:
+    """The answer engine's record (rag.instrumentation.EngineMetrics, fed by LlamaIndex spans and events)
+    becomes a summary per step and counters of questions, routes and LLM outcomes."""
+    from rag.instrumentation import AnswerEvent, EngineMetrics
+
+    record = EngineMetrics()
+    for seconds in (0.25, 0.75):
+        record.observe("dense", seconds)
+    record.observe("total", 1.5)
+    record.count("routes_search", 2)
+    record.answered(AnswerEvent(mode="search", language="en", covered=True, citations=2, llm_used=True,
+                                llm_failed=False))
+    record.answered(AnswerEvent(mode="search", language="ko", covered=False, citations=0, llm_used=False,
+                                llm_failed=True, llm_reason="HTTP 401"))
+    server = HealthServer(library, cache_s=0)
+    assert "papersbot_engine_step_seconds" not in asyncio.run(server.metrics())  # nothing attached
+    server.engine = record
+    text = asyncio.run(server.metrics())
+    assert "# TYPE papersbot_engine_step_seconds summary" in text
+    assert 'papersbot_engine_step_seconds_count{step="dense"} 2.0' in text
+    assert 'papersbot_engine_step_seconds_sum{step="dense"} 1.0' in text
+    assert 'papersbot_engine_step_max_seconds{step="dense"} 0.75' in text
+    assert 'papersbot_engine_step_seconds_sum{step="total"} 1.5' in text
+    assert 'papersbot_questions_total{mode="search"} 2.0' in text
+    assert 'papersbot_routes_total{mode="search"} 2.0' in text
+    values = metrics(text)
+    assert values["papersbot_questions_not_covered_total"] == 1
+    assert (values["papersbot_llm_answers_total"], values["papersbot_llm_failures_total"]) == (1, 1)
+
+
 def test_telegram_down_is_degraded_then_unhealthy(library: Library) -> None:
     now = [1_000_000.0]
     clock = lambda: now[0]  # noqa: E731
