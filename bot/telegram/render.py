@@ -10,9 +10,9 @@ that straddles a cut is closed at the end of one part and reopened at the start 
 
 Telegram's limit is 4096 characters *after entity parsing*, counted in UTF-16 code units
 (https://core.telegram.org/bots/api#sendmessage): what the reader sees, not the markup. So a part's cost
-is its visible UTF-16 length; an answer full of linked citations is cut by its text, not by its ``href``
-s. A heading (a line whose letters are all bold) is never the last line of a part: it stays with what it
-heads.
+is its visible UTF-16 length (an answer full of linked citations is cut by its text, not by its hrefs),
+and a part holds at most the 100 entities Telegram applies per message (``MAX_ENTITIES``). A heading (a
+line whose letters are all bold) is never the last line of a part: it stays with what it heads.
 
 :func:`from_markdown` turns a model's Markdown into spans with telegramify-markdown (see there why).
 """
@@ -27,6 +27,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 MAX_MESSAGE = 4096
+# Telegram applies at most 100 formatting entities of a message and silently drops the rest (a link past
+# the 100th is plain text): https://github.com/tdlib/telegram-bot-api/issues/820 (a Telegram developer's
+# answer), https://github.com/rubenlagus/TelegramBots/issues/854. A part holds at most this many.
+MAX_ENTITIES = 100
 TAGS = frozenset({"b", "i", "u", "s", "code", "a", "tg-spoiler"})  # a run's own tag
 OUTER_TAGS = TAGS | {"pre", "blockquote"}  # elements around runs
 
@@ -173,6 +177,27 @@ def cost(spans: Sequence[Span]) -> int:
     return utf16_len(to_plain(spans))
 
 
+def entity_count(spans: Iterable[Span]) -> int:
+    """How many entities Telegram makes of ``to_html(spans)`` (neighbours sharing an element share one)."""
+    count = 0
+    stack: tuple[Tag, ...] = ()
+    for span in spans:
+        if not span.text:
+            continue
+        tags = span.tags
+        common = 0
+        while common < min(len(stack), len(tags)) and stack[common] == tags[common]:
+            common += 1
+        count += len(tags) - common
+        stack = tags
+    return count
+
+
+def fits(spans: Sequence[Span], limit: int = MAX_MESSAGE) -> bool:
+    """Does one message hold these spans: at most ``limit`` visible UTF-16 units and MAX_ENTITIES entities?"""
+    return cost(spans) <= limit and entity_count(spans) <= MAX_ENTITIES
+
+
 def slice_spans(spans: Sequence[Span], start: int, end: int) -> list[Span]:
     """The spans covering plain-text positions ``[start, end)``; runs cut at the edges keep their tag."""
     out: list[Span] = []
@@ -201,7 +226,7 @@ def join(*blocks: Sequence[Span], sep: str = "\n\n") -> list[Span]:
 
 
 def split(spans: Sequence[Span], limit: int = MAX_MESSAGE) -> list[list[Span]]:
-    """Cut content into parts that each cost at most ``limit``.
+    """Cut content into parts that each cost at most ``limit`` and hold at most MAX_ENTITIES entities.
 
     Cuts prefer paragraph breaks, then line breaks, then sentence ends, then spaces; only a single
     "word" longer than the limit is cut between characters. Whitespace at a cut is dropped, so the parts'
@@ -216,7 +241,7 @@ def split(spans: Sequence[Span], limit: int = MAX_MESSAGE) -> list[list[Span]]:
     while start < len(plain):
         if len(plain[start:].rstrip()) <= limit:  # cost >= plain length, so only then can the rest fit
             rest = _piece(spans, plain, start, len(plain))
-            if cost(rest) <= limit:
+            if fits(rest, limit):
                 parts.append(rest)
                 break
         cut = None
@@ -248,12 +273,12 @@ def _piece(spans: Sequence[Span], plain: str, start: int, cut: int) -> list[Span
 
 
 def _farthest_fit(spans: Sequence[Span], plain: str, start: int, cuts: Sequence[int], limit: int) -> int | None:
-    """The largest cut whose part fits. A part's cost only grows with its cut, so bisect."""
+    """The largest cut whose part fits. A part's length and entities only grow with its cut, so bisect."""
     lo, hi, best = 0, len(cuts) - 1, None
     while lo <= hi:
         mid = (lo + hi) // 2
         chunk = _piece(spans, plain, start, cuts[mid])
-        if chunk and cost(chunk) <= limit:
+        if chunk and fits(chunk, limit):
             best, lo = cuts[mid], mid + 1
         else:
             hi = mid - 1

@@ -15,6 +15,7 @@ from bot.telegram.render import (
     bold,
     code,
     cost,
+    entity_count,
     from_markdown,
     italic,
     join,
@@ -238,6 +239,16 @@ def test_an_answer_full_of_citations_is_two_messages_not_nineteen() -> None:
     assert len(parts) == 2
     check_parts(spans, parts, MAX_MESSAGE)
     assert sum(p.html.count(f'<a href="{href}">[1]</a>') for p in parts) == 160
+
+
+def test_a_part_holds_at_most_100_entities() -> None:
+    href = "https://arxiv.org/abs/2502.01061"
+    spans = [text("짧은 문장 "), link("[1]", href), text(" ")] * 250  # ~2,500 visible characters, 250 links
+    parts = render_parts(spans)
+    check_parts(spans, parts, MAX_MESSAGE)
+    counts = [len(parse_telegram_html(p.html)[1]) for p in parts]
+    assert counts == [100, 100, 50]  # Telegram would leave links past the 100th of a message unlinked
+    assert entity_count(spans) == 250 and entity_count(within(Tag("blockquote"), spans)) == 251
 
 
 def test_a_heading_is_never_sent_alone() -> None:
