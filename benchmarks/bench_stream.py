@@ -314,12 +314,12 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
               f"bot exit code after SIGINT: {result['bot_exit_code']}; fake server errors: "
               f"{result['fake_errors'] or 'none'}",
               f"bot log warnings/errors: {result['bot_log_problems'] or 'none'}"]
-    return "\n".join(lines) + "\n" + _pacing_report(result) if "pacing" in result else "\n".join(lines)
+    return "\n".join(lines) + _pacing_report(result, machine=False)
 
 
-def _pacing_report(result: dict[str, Any]) -> str:
+def _pacing_report(result: dict[str, Any], *, machine: bool = True) -> str:
     lines = [f"machine: {result['cpus']} CPUs, load average at start {result['loadavg_start']}, "
-             f"at end {result['loadavg_end']}"]
+             f"at end {result['loadavg_end']}"] if machine else [""]
     if "pacing" in result:
         p = result["pacing"]
         floor = p["chats"] / 30
