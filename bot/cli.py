@@ -143,18 +143,20 @@ def _progress_bar(args: argparse.Namespace, *, unit: str, desc: str) -> Iterator
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         return _ingest_dry_run(args, settings)
-    from rag.ingest import already_stored, ingest_paths
+    from rag.ingest import already_stored
 
     report = already_stored(settings, args.paths)  # nothing new: no model, Chroma or index is loaded
     if report is None:
-        from rag.library import Library
-
-        library = Library.open(settings)
+        # Paths as the bot will read them, should the data dir be owned by a running bot (globs stay globs).
+        paths = [os.path.abspath(os.path.expanduser(path)) for path in args.paths]
+        papers = _writer(settings, {"op": "ingest", "paths": paths}, args)
+        if isinstance(papers, dict):  # the running bot ingested them
+            return _print_handed(papers, args, failed=bool(papers.get("report", {}).get("unreadable")))
         try:
             with _progress_bar(args, unit="passage", desc="embedding") as progress:
-                report = ingest_paths(library, args.paths, progress)
+                report = papers.ingest(args.paths, progress)
         finally:
-            library.close()
+            papers.close()
     if args.json:
         _print_json(report.to_json())
     else:
@@ -164,8 +166,49 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.unreadable else 0
 
 
+def _writer(settings: Settings, request: dict[str, Any], args: argparse.Namespace) -> Any:
+    """A ``Papers`` that may write the data dir, or the reply of the running bot that owns it (a dict).
+
+    Embedded Chroma has one writer per data dir (``rag.owner``): a running bot is handed the request; another
+    short-lived writer (an ingest or sync still running) is waited for."""
+    import time
+
+    from rag.owner import hand_off
+    from rag.service import Papers
+
+    told = False
+    while True:
+        try:
+            return Papers.open(settings, owner=True, owner_timeout_s=0, llm=None)
+        except TimeoutError as busy:
+            reply = hand_off(settings.storage.data_dir, request)
+            if reply is not None:
+                if not reply.get("ok"):
+                    failure = f"papersbot: the running bot could not {request['op']}: {reply.get('error')}"
+                    raise SystemExit(failure) from None
+                if not args.json:
+                    print(f"papersbot: handed to the running bot that owns {settings.storage.data_dir}",
+                          file=sys.stderr)
+                return reply
+            if not told:
+                print(f"papersbot: {busy}; waiting for it to finish", file=sys.stderr)
+                told = True
+            time.sleep(0.5)
+
+
+def _print_handed(reply: dict[str, Any], args: argparse.Namespace, *, failed: bool) -> int:
+    """Print a report the running bot sent back, as the command would have printed its own."""
+    if args.json:
+        _print_json(reply["report"])
+    else:
+        for line in reply.get("problems", []):
+            print(line, file=sys.stderr)
+        print(reply["summary"])
+    return 1 if failed else 0
+
+
 def _ingest_dry_run(args: argparse.Namespace, settings: Settings) -> int:
-    """Parse only: no Library (so no model, no Chroma, no data dir is touched)."""
+    """Parse only: no components (so no model, no Chroma, no data dir is touched)."""
     from loaders.digest import read_digests
 
     batch = read_digests(args.paths, max_bytes=int(settings.loading.max_digest_mb * 1_000_000))
@@ -187,17 +230,16 @@ def _iso_date(value: str) -> date:
 
 @command("sync")
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.library import Library
-    from rag.sync import Syncer
-
-    library = Library.open(settings)
-    syncer = Syncer.from_settings(library)
+    request = {"op": "sync", "since": args.since and args.since.isoformat(),
+               "until": args.until and args.until.isoformat()}
+    papers = _writer(settings, request, args)
+    if isinstance(papers, dict):  # the running bot synced
+        return _print_handed(papers, args, failed=not papers["report"]["ok"])
     try:
         with _progress_bar(args, unit="day", desc="syncing") as progress:
-            report = syncer.run(args.since, args.until, progress)
+            report = papers.sync(args.since, args.until, progress)
     finally:
-        syncer.close()
-        library.close()
+        papers.close()
     if args.json:
         _print_json(report.to_json())
     else:
@@ -211,14 +253,10 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("stats")
 def _stats(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.library import Library
+    from rag.service import Papers
 
-    library = Library.open(settings)
-    try:
-        library.refresh()
-        stats = library.stats()
-    finally:
-        library.close()
+    with Papers.open(settings, llm=None) as papers:
+        stats = papers.stats()
     if args.json:
         _print_json(stats)
         return 0
@@ -230,32 +268,32 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _engine(settings: Settings) -> Any:
+def _papers(settings: Settings) -> Any:
+    """The service for one command's questions: a short-lived reader (its Chroma client is opened now)."""
     from rag.text import KoreanTokenizer
 
     tokenizer = KoreanTokenizer()
     tokenizer.preload()  # Kiwi loads on the other core while LlamaIndex and Chroma are imported and opened
 
-    from rag.answer import AnswerEngine
-    from rag.library import Library
+    from rag.service import Papers
 
-    return AnswerEngine.from_settings(Library.open(settings, tokenizer=tokenizer))
+    return Papers.open(settings, tokenizer=tokenizer)
 
 
 @command("ask")
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
-    if engine.library.catalog.counts()["papers"] == 0:
+    papers = _papers(settings)
+    if papers.is_empty():
         print("papersbot: the index is empty; run `papersbot ingest PATH` first", file=sys.stderr)
         return 1
-    stream = engine.llm is not None and not args.no_llm and not args.json and sys.stdout.isatty()
+    stream = papers.llm_configured and not args.no_llm and not args.json and sys.stdout.isatty()
     streamed: list[str] = []
 
     def on_token(token: str) -> None:
         streamed.append(token)
         print(token, end="", flush=True)
 
-    answer = engine.ask(args.question, use_llm=False if args.no_llm else None, top_k=args.top_k,
+    answer = papers.ask(args.question, use_llm=False if args.no_llm else None, top_k=args.top_k,
                         on_token=on_token if stream else None)
     if args.json:
         _print_json(answer.to_json())
@@ -277,7 +315,9 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError) as exc:
         print(f"papersbot: {exc}", file=sys.stderr)
         return 2
-    result = evaluate(_engine(settings), rows)
+    papers = _papers(settings)
+    papers.refresh()  # the engine reads the indexes as they are: load the lexical index first
+    result = evaluate(papers.engine, rows)
     if args.json:
         _print_json(result)
         return 0
@@ -317,8 +357,8 @@ def _resident(settings: Settings) -> Settings:
 def _top(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import date
 
-    from rag.briefing import compose, parse_topics, render_text
-    from rag.library import Library
+    from rag.briefing import parse_topics, render_text
+    from rag.service import Papers
 
     if args.date:
         try:
@@ -331,13 +371,9 @@ def _top(args: argparse.Namespace, settings: Settings) -> int:
         print("papersbot: --limit must be at least 1", file=sys.stderr)
         return 2
     topics = parse_topics(args.topics or "", settings.push.max_topics or 100)
-    library = Library.open(settings)
-    try:
-        briefing = compose(library, args.date, limit=limit, topics=topics, topic_limit=settings.push.topic_matches,
-                           min_relevance=settings.push.topic_min_relevance)
-        dates = library.catalog.dates()
-    finally:
-        library.close()
+    with Papers.open(settings, llm=None) as papers:
+        briefing = papers.top(args.date, limit=limit, topics=topics)
+        dates = papers.dates()
     if briefing is None:
         known = ", ".join(dates[:10]) or "none; run papersbot ingest first"
         print(f"papersbot: no papers for {args.date or 'the newest digest'} (digest dates: {known})",
@@ -391,17 +427,17 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from rag.library import Library
-    from rag.storage.backup import BackupError, export_backup
+    from rag.service import Papers
+    from rag.storage.backup import BackupError
 
-    library = Library.open(settings)
+    papers = Papers.open(settings, llm=None)  # a reader: a backup writes nothing to the data dir
     try:
-        manifest = export_backup(library, Path(args.file))
+        manifest = papers.export(Path(args.file))
     except BackupError as exc:
         print(f"papersbot: {exc}", file=sys.stderr)
         return exc.code
     finally:
-        library.close()
+        papers.close()
     counts = manifest["counts"]
     subscriptions = "with subscriptions" if manifest["subscriptions"] is not None else "no subscriptions"
     print(f"exported {counts['papers']} papers, {counts['vector_nodes']} vectors, {subscriptions} to {args.file}")

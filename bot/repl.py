@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from config.settings import Settings
-from rag.answer import Answer, AnswerEngine
+from rag.answer import Answer
+from rag.service import Papers
 
 HELP = """commands:
   /k N            papers handed to the answerer (now {k})
@@ -32,11 +33,12 @@ CONVERSATION = "repl"
 
 
 class Workbench:
-    def __init__(self, engine: AnswerEngine, out: TextIO, *, use_llm: bool) -> None:
-        self.engine = engine
+    def __init__(self, papers: Papers, out: TextIO, *, use_llm: bool) -> None:
+        self.papers = papers
+        self.engine = papers.engine  # the workbench tunes the answer engine's prompt and LLM switch
         self.out = out
-        self.use_llm = use_llm and engine.llm is not None
-        self.top_k = engine.library.settings.retrieval.top_k
+        self.use_llm = use_llm and self.engine.llm is not None
+        self.top_k = papers.settings.retrieval.top_k
         self.show_prompt = True
         self.history: list[str] = []
         self.last: Answer | None = None
@@ -60,7 +62,7 @@ class Workbench:
             streamed.append(token)
             print(token, end="", file=self.out, flush=True)
 
-        answer = self.engine.ask(line, CONVERSATION, use_llm=self.use_llm, top_k=self.top_k,
+        answer = self.papers.ask(line, CONVERSATION, use_llm=self.use_llm, top_k=self.top_k,
                                  on_token=on_token if self.use_llm else None)
         if streamed:
             self.say()
@@ -128,7 +130,7 @@ class Workbench:
             for n, question in enumerate(self.history, start=1):
                 self.say(f" {n}. {question}")
         elif name == "/reset":
-            self.engine.memory.reset(CONVERSATION)
+            self.papers.reset(CONVERSATION)
             self.say("conversation memory cleared")
         elif name == "/json" and self.last is not None:
             self.say(json.dumps(self.last.to_json(), ensure_ascii=False, indent=2))
@@ -138,11 +140,11 @@ class Workbench:
 
 
 def run(settings: Settings, *, use_llm: bool = True) -> int:
-    from rag.library import Library
-
-    engine = AnswerEngine.from_settings(Library.open(settings))
-    papers = engine.library.catalog.counts()["papers"]
-    bench = Workbench(engine, sys.stdout, use_llm=use_llm)
+    # A long-lived reader: between questions it reopens embedded Chroma when another process (the bot, an
+    # ingest) has committed since (rag.components); it never writes.
+    service = Papers.open(settings, reopen_readers=True)
+    papers = service.stats()["papers"]
+    bench = Workbench(service, sys.stdout, use_llm=use_llm)
     history_file = settings.storage.data_dir / "repl_history"
     try:
         import readline

@@ -15,18 +15,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from loaders.digest import SECTIONS
 from rag.citations import Citation, validate
-from rag.library import Library
 from rag.llm import ChatLLM, LLMUnavailable, OnToken
 from rag.memory import ConversationMemory, Turn
 from rag.query import RELATIVE_NAMES, QueryPlan, plan_query
 from rag.retrieval import Candidate, HybridRetriever
-from rag.storage.catalog import StoredPaper
-from rag.text import language, sentences
+from rag.storage.catalog import Catalog, StoredPaper
+from rag.text import KoreanTokenizer, language, sentences
+
+if TYPE_CHECKING:
+    from rag.components import Components
 
 LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}
 DEFAULT_ZONE = "Asia/Seoul"
@@ -145,22 +147,31 @@ def load_prompt(folder: Path, name: str) -> str:
 
 
 class AnswerEngine:
-    def __init__(self, library: Library, llm: ChatLLM | None, memory: ConversationMemory,
-                 *, prompts_dir: Path | None = None, clock: Callable[[], date] | None = None) -> None:
-        self.library = library
+    """Routing, retrieval and synthesis over injected components; ``rag.service.Papers`` is what faces call."""
+
+    def __init__(self, catalog: Catalog, retriever: HybridRetriever, tokenizer: KoreanTokenizer,
+                 llm: ChatLLM | None, memory: ConversationMemory, *, prompts_dir: Path, top_k: int = 5,
+                 clock: Callable[[], date] | None = None) -> None:
+        self.catalog = catalog
+        self.retriever = retriever
+        self.tokenizer = tokenizer
         self.llm = llm
         self.memory = memory
-        self.retriever = HybridRetriever(library)
-        self.prompts_dir = prompts_dir or library.settings.llm.prompts_dir
+        self.top_k = top_k
+        self.prompts_dir = prompts_dir
         self.system_prompt_path: Path | None = None  # overrides answer_system.txt (the REPL's /prompt)
         self.llm_status = LLMStatus()
         self._clock = clock or (lambda: datetime.now(ZoneInfo(DEFAULT_ZONE)).date())
 
     @classmethod
-    def from_settings(cls, library: Library) -> AnswerEngine:
-        settings = library.settings
-        llm = ChatLLM.from_settings(settings.llm) if settings.llm.configured else None
-        return cls(library, llm, ConversationMemory(settings.memory.turns, settings.memory.conversations))
+    def from_components(cls, c: Components, *, llm: Any = "components", memory: ConversationMemory | None = None,
+                        clock: Callable[[], date] | None = None) -> AnswerEngine:
+        """The engine over ``c``'s parts; ``llm``: another LLM than ``c.llm`` (None: extractive only)."""
+        settings = c.settings
+        retriever = HybridRetriever(c.embedder, c.vectors, c.lexical, settings)
+        return cls(c.catalog, retriever, c.tokenizer, c.llm if llm == "components" else llm,
+                   memory or ConversationMemory(settings.memory.turns, settings.memory.conversations),
+                   prompts_dir=settings.llm.prompts_dir, top_k=settings.retrieval.top_k, clock=clock)
 
     def llm_health(self) -> dict[str, Any] | None:
         """The LLM's recent record for ``/healthz``; None when no LLM is configured."""
@@ -174,9 +185,8 @@ class AnswerEngine:
     # --- retrieval -------------------------------------------------------------------------------------
     def find(self, question: str, conversation_id: str | None = None, top_k: int | None = None) -> Found:
         started = time.perf_counter()
-        self.library.refresh()
-        k = top_k or self.library.settings.retrieval.top_k
-        catalog = self.library.catalog
+        k = top_k or self.top_k
+        catalog = self.catalog
         plan = plan_query(question, catalog.dates(), self._clock())
         timings: dict[str, float] = {"route": _ms(started)}
 
@@ -225,7 +235,7 @@ class AnswerEngine:
         asked dates (every date when none was named) take part; papers tied with the last one shown are
         shown too ("most voted" names every paper sharing the top count)."""
         assert plan.dates is not None or plan.by_votes
-        catalog = self.library.catalog
+        catalog = self.catalog
         # One entry per paper: its appearance with the most votes among the asked dates (newest on a tie).
         best: dict[str, tuple[str, int | None]] = {}
         for arxiv_id, day, votes in catalog.appearances(plan.dates):
@@ -258,11 +268,11 @@ class AnswerEngine:
         """A question naming a distinctive word of a top paper's title ("What is Hymba?") is covered
         even when its scores are low: short English questions against Korean summaries score low on
         both retrievers, and BM25 scores shrink in small collections."""
-        catalog = self.library.catalog
+        catalog = self.catalog
         limit = max(2, catalog.counts()["papers"] // 100)  # "distinctive": in at most 1% of the titles
-        words = {w for w in self.library.tokenizer.tokens(question) if len(w) >= 4}
+        words = {w for w in self.tokenizer.tokens(question) if len(w) >= 4}
         for source in top:
-            title_words = set(self.library.tokenizer.tokens(source.paper.title))
+            title_words = set(self.tokenizer.tokens(source.paper.title))
             for word in words & title_words:
                 if catalog.title_frequency(word) <= limit:
                     return True
@@ -384,7 +394,7 @@ class AnswerEngine:
                              + "\n".join(f"• {label}: {text}" for key, label in SECTIONS if (text := getattr(p, key))))
             return "\n\n".join(parts), list(range(len(found.sources)))
 
-        tokenize = self.library.tokenizer.tokens
+        tokenize = self.tokenizer.tokens
         cited = _close_to_best(found.sources)
         query = tokenize(question)
         # Terms shared by every quoted paper's text (its name, "model") say less than rare ones.

@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
 from loaders.digest import arxiv_url
-from rag.library import Library
-from rag.storage.catalog import StoredPaper
-from rag.text import language, sentences
+from rag.storage.catalog import Catalog, StoredPaper
+from rag.text import KoreanTokenizer, language, sentences
+from rag.vectors import VectorIndex
 
 GIST_CHARS = 160
 
@@ -73,18 +75,28 @@ def parse_topics(text: str, limit: int) -> list[str]:
     return out[:limit]
 
 
-def compose(library: Library, date: str | None = None, *, limit: int, topics: Sequence[str] = (),
-            topic_limit: int = 5, min_relevance: float = 0.88) -> Briefing | None:
+@dataclass(frozen=True)
+class TopicMatcher:
+    """What matching papers to a reader's topics needs: words (the tokenizer) and meaning (the embedder
+    and the vector index)."""
+
+    tokenizer: KoreanTokenizer
+    embedder: BaseEmbedding
+    vectors: VectorIndex
+
+
+def compose(catalog: Catalog, matcher: TopicMatcher, date: str | None = None, *, limit: int,
+            topics: Sequence[str] = (), topic_limit: int = 5, min_relevance: float = 0.88) -> Briefing | None:
     """The briefing of ``date`` (default: the newest digest); None when that date has no papers."""
     if date is None:
-        dates = library.catalog.dates()
+        dates = catalog.dates()
         if not dates:
             return None
         date = dates[0]
-    papers = library.catalog.top_on(date)
+    papers = catalog.top_on(date)
     if not papers:
         return None
-    matches = match_topics(library, papers, topics, min_relevance) if topics else {}
+    matches = match_topics(matcher, papers, topics, min_relevance) if topics else {}
 
     def item(rank: int, paper: StoredPaper) -> BriefItem:
         return BriefItem(rank, paper.arxiv_id, paper.title, paper.votes, gist(paper.whats_new or paper.digest_text),
@@ -96,7 +108,7 @@ def compose(library: Library, date: str | None = None, *, limit: int, topics: Se
     return Briefing(date=date, total=len(papers), top=top, topical=topical, topics=tuple(topics))
 
 
-def match_topics(library: Library, papers: Sequence[StoredPaper], topics: Sequence[str],
+def match_topics(matcher: TopicMatcher, papers: Sequence[StoredPaper], topics: Sequence[str],
                  min_relevance: float) -> dict[str, list[str]]:
     """arxiv_id → the topics it matches, in the reader's order.
 
@@ -104,7 +116,7 @@ def match_topics(library: Library, papers: Sequence[StoredPaper], topics: Sequen
     so "확산 모델" finds "확산모델을"), or when one of its sections is close in meaning to the topic (e5
     cosine ≥ ``min_relevance``), which catches "RL" in a summary that only says "강화 학습".
     """
-    tokenizer = library.tokenizer
+    tokenizer = matcher.tokenizer
     texts = {p.arxiv_id: _paper_text(p) for p in papers}
     words = {arxiv_id: set(tokenizer.tokens(text)) for arxiv_id, text in texts.items()}
     ids = [p.arxiv_id for p in papers]
@@ -115,8 +127,8 @@ def match_topics(library: Library, papers: Sequence[StoredPaper], topics: Sequen
         latin = [_word_pattern(w) for w in topic.split() if language(w) == "en"]
         korean = set(tokenizer.tokens(" ".join(w for w in topic.split() if language(w) == "ko")))
         hits = {i for i in ids if all(p.search(texts[i]) for p in latin) and korean <= words[i]}
-        embedding = library.embedder.get_query_embedding(topic)
-        for hit in library.vectors.query(embedding, k=3 * len(ids), arxiv_ids=ids):
+        embedding = matcher.embedder.get_query_embedding(topic)
+        for hit in matcher.vectors.query(embedding, k=3 * len(ids), arxiv_ids=ids):
             if hit.score >= min_relevance:
                 hits.add(hit.arxiv_id)
         for arxiv_id in ids:

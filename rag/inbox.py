@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loaders.digest import DIGEST_SUFFIXES, Problem
-from rag.ingest import IngestReport, Progress, ingest_paths
-from rag.library import Library
+from rag.ingest import Indexer, IngestReport, Progress, ingest_paths
 from rag.storage.locks import file_lock
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ def scan(inbox_dir: Path, *, settle_s: float = SETTLE_S) -> tuple[list[Path], li
     return ready, waiting
 
 
-def ingest_inbox(library: Library, inbox_dir: Path, progress: Progress | None = None, *,
+def ingest_inbox(indexer: Indexer, inbox_dir: Path, progress: Progress | None = None, *,
                  settle_s: float = SETTLE_S) -> InboxReport:
     """Ingest the inbox's settled digest files and move them to done/ or failed/.
 
@@ -105,7 +104,7 @@ def ingest_inbox(library: Library, inbox_dir: Path, progress: Progress | None = 
         report.waiting = [str(path) for path in waiting]
         if not ready:
             return report
-        ingest = ingest_paths(library, [str(path) for path in ready], progress)
+        ingest = ingest_paths(indexer, [str(path) for path in ready], progress)
         report.ingest = ingest
         unreadable = set(ingest.unreadable)
         for path in ready:

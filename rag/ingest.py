@@ -18,10 +18,14 @@ from loaders.digest import SECTIONS, Paper, Problem, read_digests
 from rag.storage.catalog import Catalog, SectionRow, SourceFile, node_hash, node_id, node_text, section_keys
 
 if TYPE_CHECKING:  # importing them costs a second; ``papersbot ingest`` of unchanged files needs neither
+    from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.schema import TextNode
 
     from config.settings import Settings
-    from rag.library import Library
+    from rag.components import Components, WriteLock
+    from rag.lexical import LexicalIndex
+    from rag.text import KoreanTokenizer
+    from rag.vectors import VectorIndex
 
 Progress = Callable[[int, int], None]  # (passages embedded so far, passages to embed)
 
@@ -61,14 +65,36 @@ class IngestReport:
         return asdict(self)
 
 
-def ingest_paths(library: Library, inputs: list[str], progress: Progress | None = None) -> IngestReport:
+@dataclass
+class Indexer:
+    """What an ingest writes to, injected: the catalog, the vector and lexical indexes, the embedder and
+    tokenizer, and the data dir's write lock (in embedded mode only the data dir's owner may take it)."""
+
+    catalog: Catalog
+    vectors: VectorIndex
+    lexical: LexicalIndex
+    embedder: BaseEmbedding
+    tokenizer: KoreanTokenizer
+    write_lock: WriteLock
+    fingerprint: str  # vectors_fingerprint(settings): where the vectors live (see already_stored)
+    embed_batch_size: int = 32
+    max_digest_bytes: int = 50_000_000
+
+    @classmethod
+    def from_components(cls, c: Components) -> Indexer:
+        return cls(c.catalog, c.vectors, c.lexical, c.embedder, c.tokenizer, c.write_lock,
+                   vectors_fingerprint(c.settings), c.settings.embedding.batch_size,
+                   int(c.settings.loading.max_digest_mb * 1_000_000))
+
+
+def ingest_paths(indexer: Indexer, inputs: list[str], progress: Progress | None = None) -> IngestReport:
     """Ingest files, folders and globs. Never raises on bad digests; see the report's problems."""
     started = time.perf_counter()
-    batch = read_digests(inputs, max_bytes=int(library.settings.loading.max_digest_mb * 1_000_000))
+    batch = read_digests(inputs, max_bytes=indexer.max_digest_bytes)
     report = IngestReport(files=batch.files, unreadable=batch.unreadable, skipped=batch.skipped,
                           problems=batch.problems)
     report.timings_ms["parse"] = _ms(started)
-    ingest_papers(library, batch.papers, report, progress)
+    ingest_papers(indexer, batch.papers, report, progress)
     report.timings_ms["total"] = _ms(started)
     return report
 
@@ -157,7 +183,7 @@ def already_stored(settings: Settings, inputs: list[str]) -> IngestReport | None
 
 
 def ingest_papers(
-    library: Library,
+    indexer: Indexer,
     appearances: list[Paper],
     report: IngestReport,
     progress: Progress | None = None,
@@ -169,9 +195,9 @@ def ingest_papers(
 
     ``day_contents`` and ``source_files`` come from the sync (see :meth:`Catalog.commit`).
     """
-    with library.write_lock():
+    with indexer.write_lock():
         started = time.perf_counter()
-        diff = diff_papers(library.catalog, appearances)
+        diff = diff_papers(indexer.catalog, appearances)
         latest, content_changed, new_appearances = diff.latest, diff.content_changed, diff.new_appearances
         report.added += diff.added
         report.updated += diff.updated
@@ -179,46 +205,46 @@ def ingest_papers(
         report.add_time("diff", started)
 
         started = time.perf_counter()
-        to_embed = _nodes_to_embed(library, list(latest.values()))
+        to_embed = _nodes_to_embed(indexer, list(latest.values()))
         report.add_time("check_vectors", started)
         started = time.perf_counter()
-        report.embedded += _embed_and_store(library, to_embed, progress)
+        report.embedded += _embed_and_store(indexer, to_embed, progress)
         report.add_time("embed_and_store", started)
 
         started = time.perf_counter()
         keyed = [(paper, key) for paper in content_changed for key in section_keys(paper)]
         texts = [node_text(paper, key) for paper, key in keyed]
-        tokens = library.tokenizer.tokens_many(texts) if texts else []
+        tokens = indexer.tokenizer.tokens_many(texts) if texts else []
         rows = [
             SectionRow(node_id(paper.arxiv_id, key), paper.arxiv_id, key, text, " ".join(terms))
             for (paper, key), text, terms in zip(keyed, texts, tokens, strict=True)
         ]
         report.add_time("tokenize", started)
         started = time.perf_counter()
-        report.revision, removed = library.catalog.commit(
+        report.revision, removed = indexer.catalog.commit(
             content_changed, rows, new_appearances, day_contents=day_contents, source_files=source_files
         )
         report.removed += len(removed)
-        library.catalog.set_meta(FINGERPRINT_KEY, vectors_fingerprint(library.settings))
+        indexer.catalog.set_meta(FINGERPRINT_KEY, indexer.fingerprint)
         # Vectors of sections a changed paper no longer has, and of removed papers (after the commit: a
         # crash before it leaves only unused vectors, which the next change of that paper deletes).
         stale = [node_id(paper.arxiv_id, key) for paper in content_changed for key, _ in SECTIONS
                  if not getattr(paper, key)]
         stale += [node_id(arxiv_id, key) for arxiv_id in removed for key, _ in SECTIONS]
-        library.vectors.delete(stale)
+        indexer.vectors.delete(stale)
         report.add_time("commit", started)
         started = time.perf_counter()
-        library.refresh()
+        indexer.lexical.sync(indexer.catalog)  # under the write lock: no other writer can be publishing
         report.add_time("lexical", started)
     return report
 
 
-def _nodes_to_embed(library: Library, papers: list[Paper]) -> list[TextNode]:
+def _nodes_to_embed(indexer: Indexer, papers: list[Paper]) -> list[TextNode]:
     """Section nodes whose stored vector is missing or was made from other text."""
     from llama_index.core.schema import TextNode
 
     wanted = {node_id(p.arxiv_id, key): (p, key, node_text(p, key)) for p in papers for key in section_keys(p)}
-    stored = library.vectors.stored_hashes(list(wanted))
+    stored = indexer.vectors.stored_hashes(list(wanted))
     nodes = []
     for nid, (paper, key, text) in wanted.items():
         tag = node_hash(text)
@@ -234,17 +260,17 @@ def _nodes_to_embed(library: Library, papers: list[Paper]) -> list[TextNode]:
     return nodes
 
 
-def _embed_and_store(library: Library, nodes: list[TextNode], progress: Progress | None) -> int:
-    batch = library.settings.embedding.batch_size
+def _embed_and_store(indexer: Indexer, nodes: list[TextNode], progress: Progress | None) -> int:
+    batch = indexer.embed_batch_size
     total = len(nodes)
     if progress:
         progress(0, total)
     for start in range(0, total, batch):
         chunk = nodes[start : start + batch]
-        vectors = library.embedder.get_text_embedding_batch([node.text for node in chunk])
+        vectors = indexer.embedder.get_text_embedding_batch([node.text for node in chunk])
         for node, vector in zip(chunk, vectors, strict=True):
             node.embedding = vector
-        library.vectors.upsert(chunk)
+        indexer.vectors.upsert(chunk)
         for node in chunk:  # stored: drop the vector, or a large ingest holds every one until the end
             node.embedding = None
         if progress:

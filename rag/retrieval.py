@@ -14,7 +14,11 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from rag.library import Library
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from config.settings import Settings
+from rag.lexical import LexicalIndex
+from rag.vectors import VectorIndex
 
 
 @dataclass
@@ -42,9 +46,12 @@ class Retrieval:
 
 
 class HybridRetriever:
-    def __init__(self, library: Library) -> None:
-        self.library = library
-        self.settings = library.settings
+    def __init__(self, embedder: BaseEmbedding, vectors: VectorIndex, lexical: LexicalIndex,
+                 settings: Settings) -> None:
+        self.embedder = embedder
+        self.vectors = vectors
+        self.lexical = lexical
+        self.settings = settings
 
     def retrieve(self, query: str, k: int, arxiv_ids: list[str] | None = None,
                  boost: list[str] | None = None) -> Retrieval:
@@ -52,13 +59,13 @@ class HybridRetriever:
         (the previous turn's citations in a follow-up)."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        vector = self.library.embedder.get_query_embedding(query)
+        vector = self.embedder.get_query_embedding(query)
         timings["embed_query"] = _ms(started)
         started = time.perf_counter()
-        dense_hits = self.library.vectors.query(vector, self.settings.retrieval.dense_k, arxiv_ids)
+        dense_hits = self.vectors.query(vector, self.settings.retrieval.dense_k, arxiv_ids)
         timings["dense"] = _ms(started)
         started = time.perf_counter()
-        lexical_hits = self.library.lexical.search(query, self.settings.retrieval.lexical_k, arxiv_ids)
+        lexical_hits = self.lexical.search(query, self.settings.retrieval.lexical_k, arxiv_ids)
         timings["lexical"] = _ms(started)
 
         started = time.perf_counter()

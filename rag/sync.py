@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from config.settings import SyncSettings
 from loaders.digest import Paper, Problem, parse_digest
 from loaders.source import (
     LIST_PATH,
@@ -42,9 +43,8 @@ from loaders.source import (
     SourceError,
     parse_day_list,
 )
-from rag.ingest import IngestReport, ingest_papers
-from rag.library import Library
-from rag.storage.catalog import SourceFile
+from rag.ingest import Indexer, IngestReport, ingest_papers
+from rag.storage.catalog import Catalog, SourceFile
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +141,13 @@ class _Day:
 
 
 class Syncer:
-    """Runs syncs for one library against one repository (and optionally Hugging Face)."""
+    """Runs syncs into one indexer (its catalog and indexes) from one repository (and optionally Hugging Face)."""
 
-    def __init__(self, library: Library, repository: DigestRepository, huggingface: HuggingFace | None, *,
+    def __init__(self, indexer: Indexer, repository: DigestRepository, huggingface: HuggingFace | None, *,
                  recheck_days: int = 2, initial_days: int = 7, batch_days: int = 10,
                  exclusive: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
-        self.library = library
+        self.indexer = indexer
+        self.catalog = indexer.catalog
         self.repository = repository
         self.huggingface = huggingface
         self.recheck_days = recheck_days
@@ -157,16 +158,15 @@ class Syncer:
         self.exclusive = exclusive
 
     @classmethod
-    def from_settings(cls, library: Library, *,
+    def from_settings(cls, settings: SyncSettings, indexer: Indexer, *,
                       exclusive: Callable[[], AbstractContextManager[object]] = nullcontext) -> Syncer:
         """A syncer over ``source_url`` (and ``hf_api_url`` when ``hf_enrich``); ``close()`` it after use."""
-        settings = library.settings
-        http = Http.create(timeout_s=settings.sync.timeout_s, max_retries=settings.sync.max_retries,
-                           max_wait_s=settings.sync.max_wait_s)
-        return cls(library, DigestRepository(settings.sync.source_url, http),
-                   HuggingFace(settings.sync.hf_api_url, http) if settings.sync.hf_enrich else None,
-                   recheck_days=settings.sync.recheck_days, initial_days=settings.sync.initial_days,
-                   batch_days=settings.sync.batch_days, exclusive=exclusive)
+        http = Http.create(timeout_s=settings.timeout_s, max_retries=settings.max_retries,
+                           max_wait_s=settings.max_wait_s)
+        return cls(indexer, DigestRepository(settings.source_url, http),
+                   HuggingFace(settings.hf_api_url, http) if settings.hf_enrich else None,
+                   recheck_days=settings.recheck_days, initial_days=settings.initial_days,
+                   batch_days=settings.batch_days, exclusive=exclusive)
 
     def close(self) -> None:
         self.repository.http.close()
@@ -190,13 +190,13 @@ class Syncer:
             report.requests = http.requests - requests_before
             report.seconds = time.perf_counter() - started
             report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
-            self.library.catalog.set_meta(LAST_SYNC_KEY, json.dumps(report.health()))
+            self.catalog.set_meta(LAST_SYNC_KEY, json.dumps(report.health()))
             log.info("%s", report.summary())
         return report
 
     # --- which days ---------------------------------------------------------------------------------
     def _list_days(self, report: SyncReport) -> list[DayEntry] | None:
-        catalog = self.library.catalog
+        catalog = self.catalog
         cached = catalog.source_file(LIST_PATH)
         try:
             fetched = self.repository.fetch(
@@ -219,7 +219,7 @@ class Syncer:
             days = [day for day in days if day.date <= until]
         if since is not None:
             return [day for day in days if day.date >= since]
-        stored = sorted(self.library.catalog.dates())
+        stored = sorted(self.catalog.dates())
         if not stored:
             return days[-self.initial_days:]
         recheck = set(stored[-self.recheck_days:]) if self.recheck_days else set()
@@ -228,7 +228,7 @@ class Syncer:
 
     # --- fetching, checking, enriching, ingesting ---------------------------------------------------
     def _sync_days(self, days: list[DayEntry], report: SyncReport, progress: DayProgress | None) -> None:
-        catalog = self.library.catalog
+        catalog = self.catalog
         pending = self._pending()
         # Hugging Face is asked about: every changed day; the days it failed for before (with the first
         # batch); and, every VOTES_REFRESH_S, the newest stored days even when unchanged (live upvotes).
@@ -252,7 +252,7 @@ class Syncer:
             files = [day.source_file for day in fetched + unchanged if day.source_file is not None]
             if papers or files:
                 with self.exclusive():
-                        ingest_papers(self.library, papers, report.ingest, source_files=files, day_contents={
+                        ingest_papers(self.indexer, papers, report.ingest, source_files=files, day_contents={
                         day.papers[0].date: {p.arxiv_id for p in day.papers} for day in fetched})
             done = {day.iso for day in fetched} | {entry.date.isoformat() for entry in others}
             self._update_pending(pending, remove=done - failed)
@@ -264,7 +264,7 @@ class Syncer:
     def _fetch_day(self, entry: DayEntry, report: SyncReport) -> _Day:
         day = _Day(entry)
         iso = entry.date.isoformat()
-        cached = self.library.catalog.source_file(entry.path)
+        cached = self.catalog.source_file(entry.path)
         try:
             fetched = self.repository.fetch(entry.path, etag=cached.etag if cached else None,
                                             last_modified=cached.last_modified if cached else None)
@@ -310,7 +310,7 @@ class Syncer:
         days Hugging Face failed for."""
         if self.huggingface is None:
             return [], set()
-        catalog = self.library.catalog
+        catalog = self.catalog
         failed: set[str] = set()
         updated: list[Paper] = []
         seen_at = datetime.now(UTC)
@@ -352,7 +352,7 @@ class Syncer:
         return found
 
     def _pending(self) -> set[str]:
-        raw = self.library.catalog.get_meta(PENDING_KEY)
+        raw = self.catalog.get_meta(PENDING_KEY)
         try:
             return set(json.loads(raw)) if raw else set()
         except ValueError:
@@ -365,12 +365,12 @@ class Syncer:
         pending |= add
         pending -= remove
         if pending != before:
-            self.library.catalog.set_meta(PENDING_KEY, json.dumps(sorted(pending)))
+            self.catalog.set_meta(PENDING_KEY, json.dumps(sorted(pending)))
 
 
-def last_sync(library: Library) -> dict[str, Any] | None:
+def last_sync(catalog: Catalog) -> dict[str, Any] | None:
     """The last sync's short report (for health), or None if this data dir was never synced."""
-    raw = library.catalog.get_meta(LAST_SYNC_KEY)
+    raw = catalog.get_meta(LAST_SYNC_KEY)
     try:
         return json.loads(raw) if raw else None
     except ValueError:

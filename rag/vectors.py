@@ -55,9 +55,14 @@ class VectorIndex:
 
     def __init__(self, client: Any, collection_name: str) -> None:
         self.collection_name = collection_name
+        self.reconnect(client)
+
+    def reconnect(self, client: Any) -> None:
+        """Read and write through ``client`` from now on: an embedded reader opens a new client after
+        another process wrote (see ``rag.components``). Not safe while other threads use the index."""
         self._client = client
         collection = client.get_or_create_collection(
-            collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
         self.store = ChromaVectorStore(chroma_collection=collection)
         self._collection = collection

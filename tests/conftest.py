@@ -1,10 +1,11 @@
-"""Shared fixtures. Tests never reach the internet: pytest-socket allows only 127.0.0.1 (pyproject)."""
+"""Shared fixtures. Tests never reach the internet: pytest-socket allows only 127.0.0.1 and Unix sockets (pyproject)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ os.environ.update({
 })
 
 from config.settings import Settings, load_settings  # noqa: E402
-from rag.library import Library  # noqa: E402
+from rag.components import Components, build_components  # noqa: E402
 from tests.helpers import HashEmbedding  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,26 +58,31 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(data_dir=tmp_path / "data")
 
 
+def open_components(settings: Settings, **options: Any) -> Components:
+    """Components that own their data dir (tests write), with no LLM unless one is handed in."""
+    return build_components(settings, **{"owner": True, "llm": None, **options})
+
+
 @pytest.fixture
-def fast_library(settings: Settings) -> Iterator[Library]:
-    """A library with a deterministic hash embedder: for storage mechanics, not retrieval quality."""
-    library = Library.open(settings, embedder=HashEmbedding())
+def fast_library(settings: Settings) -> Iterator[Components]:
+    """Components with a deterministic hash embedder: for storage mechanics, not retrieval quality."""
+    library = open_components(settings, embedder=HashEmbedding())
     yield library
     library.close()
 
 
-def _ingested(folder: Path, data_dir: Path, papers: int) -> Library:
-    """A library holding ``folder``'s digests, embedded with the real offline model."""
-    from rag.ingest import ingest_paths
+def _ingested(folder: Path, data_dir: Path, papers: int) -> Components:
+    """Components holding ``folder``'s digests, embedded with the real offline model."""
+    from rag.ingest import Indexer, ingest_paths
 
-    library = Library.open(load_settings(data_dir=data_dir))
-    report = ingest_paths(library, [str(folder)])
+    library = open_components(load_settings(data_dir=data_dir))
+    report = ingest_paths(Indexer.from_components(library), [str(folder)])
     assert report.added == papers
     return library
 
 
 @pytest.fixture(scope="session")
-def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
     """The bundled samples (15 papers), once per session."""
     library = _ingested(SAMPLES, tmp_path_factory.mktemp("samples") / "data", 15)
     yield library
@@ -84,7 +90,7 @@ def sample_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library
 
 
 @pytest.fixture(scope="session")
-def seed_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+def seed_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
     """All 127 seed papers, once per session (about a minute)."""
     if not SEEDS.is_dir():
         pytest.skip("../shared/seeds is not beside this checkout")

@@ -43,8 +43,7 @@ from prometheus_client.exposition import choose_encoder, generate_latest
 from bot.ops.logs import redact_text
 from bot.ops.metrics import EngineRecord, HealthCollector, process_registry
 from config.settings import HealthSettings
-from rag.library import Library
-from rag.sync import last_sync
+from rag.service import Papers
 
 log = logging.getLogger("papersbot.health")
 
@@ -169,7 +168,7 @@ class HealthServer:
 
     def __init__(
         self,
-        library: Library,
+        papers: Papers,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -185,7 +184,7 @@ class HealthServer:
         clock: Callable[[], float] = time.time,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        self.library = library
+        self.papers = papers
         self.host, self.port = host, port
         self.telegram = telegram
         self.last_push, self.pushes_sent = last_push, pushes_sent
@@ -203,10 +202,10 @@ class HealthServer:
         self._probe_task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: HealthSettings, library: Library, **kwargs: Any) -> HealthServer:
+    def from_settings(cls, settings: HealthSettings, papers: Papers, **kwargs: Any) -> HealthServer:
         if settings.port is None:
             raise ValueError("health_port is not set")
-        return cls(library, host=settings.listen, port=settings.port, **kwargs)
+        return cls(papers, host=settings.listen, port=settings.port, **kwargs)
 
     # --- lifecycle -------------------------------------------------------------------------------------
     async def start(self, probe: Probe | None = None) -> None:
@@ -267,12 +266,12 @@ class HealthServer:
     def _read(self) -> Snapshot:
         snap = Snapshot(taken=self.clock())
         try:
-            stats = self.library.stats()
+            stats = self.papers.stats()
             stats.pop("date_list", None)
-            last = self.library.catalog.last_ingest()
+            last = self.papers.last_ingest()
             stats["last_ingest"] = last.isoformat() if last else None
             snap.index = stats
-            snap.sync = last_sync(self.library)
+            snap.sync = self.papers.last_sync()
         except Exception as exc:
             snap.index_error = redact_text(f"{type(exc).__name__}: {exc}")
         try:

@@ -1,6 +1,6 @@
 """Assembling and running the Telegram bot (python-telegram-bot v22, asyncio end to end).
 
-``build_application`` wires settings, the answer engine and the behaviour objects (HTTP request,
+``build_application`` wires settings, the papers service and the behaviour objects (HTTP request,
 rate limiter, question limiter, blocking runner; each injectable for tests) into a PTB ``Application``.
 ``run`` is what ``papersbot bot`` calls: long polling, or a webhook server when
 ``telegram_webhook_url`` is set.
@@ -36,6 +36,7 @@ from bot.telegram.blocking import BlockingRunner
 from bot.telegram.botapi import build_bot
 from bot.telegram.errors import install_log_redaction, make_error_handler, redact_loggers
 from bot.telegram.handlers import Handlers
+from bot.telegram.handoff import HandoffServer
 from bot.telegram.polling import ResilientUpdatesRequest
 from bot.telegram.push import Pusher
 from bot.telegram.request import monitored_requests
@@ -43,7 +44,7 @@ from bot.telegram.stopping import DrainingUpdateProcessor, install_stop_signals
 from bot.telegram.subscribing import SubscriptionHandlers
 from bot.telegram.syncing import SyncHandlers
 from config.settings import Settings
-from rag.answer import AnswerEngine
+from rag.service import Papers
 from rag.storage.subscriptions import SubscriptionStore, utc_now
 from rag.sync import Syncer
 
@@ -73,7 +74,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 def build_application(
     settings: Settings,
-    engine: AnswerEngine,
+    papers: Papers,
     *,
     token: str | None = None,
     request: BaseRequest | None = None,
@@ -96,18 +97,19 @@ def build_application(
     if not token:
         raise ValueError("no Telegram bot token: set TELEGRAM_BOT_TOKEN")
     redact_loggers(token)  # httpx logs every request URL, and the token is part of it
-    runner = runner or BlockingRunner(settings.telegram.workers, refresh=engine.library.refresh)
+    runner = runner or BlockingRunner(settings.telegram.workers)  # papers refreshes once per question itself
     access = access or AccessPolicy.from_settings(settings.telegram)
-    handlers = Handlers(settings, engine, runner, access, limiter or QuestionLimiter.from_settings(settings.telegram))
+    handlers = Handlers(settings, papers, runner, access, limiter or QuestionLimiter.from_settings(settings.telegram))
     owns_store = store is None  # an injected store belongs to the caller, who closes it
     store = store or SubscriptionStore(settings.storage.subscriptions_path)
     syncer = syncer if syncer is not None else (
-        Syncer.from_settings(engine.library, exclusive=runner.exclusive) if settings.sync.interval_minutes else None)
-    pusher = Pusher(settings, engine.library, store, runner, clock=clock, syncer=syncer)
+        papers.syncer(exclusive=runner.exclusive) if settings.sync.interval_minutes else None)
+    pusher = Pusher(settings, papers, store, runner, clock=clock, syncer=syncer)
+    handoff = HandoffServer(papers, runner)  # other processes' ingests and syncs, when we own the data dir
     if health is not None:  # /healthz and /metrics report the last push from the subscription store
         health.last_push = store.last_push
         health.pushes_sent = lambda: store.counts()["sent"]
-        health.llm = engine.llm_health  # why answers fell back to extractive: operators' business
+        health.llm = papers.llm_health  # why answers fell back to extractive: operators' business
 
     processor = DrainingUpdateProcessor(settings.telegram.concurrent_updates)
 
@@ -120,8 +122,10 @@ def build_application(
             schedule_sync(app, pusher, settings.sync.interval_minutes * 60)
         if health is not None:
             await health.start(probe=app.bot.get_me)
+        await handoff.start()
 
     async def on_shutdown(app: App) -> None:
+        await handoff.stop()
         if health is not None:
             await health.stop()
         runner.shutdown()
@@ -224,21 +228,19 @@ def run(settings: Settings) -> int:
     token = settings.telegram.token.get_secret_value()
     install_log_redaction(token)
 
-    from rag.library import Library
-
-    library = Library.open(settings)
+    # The bot owns an embedded data dir for its whole life: it is the only process writing it (rag.owner).
+    papers = Papers.open(settings, owner=True)
     try:
-        engine = AnswerEngine.from_settings(library)
-        if library.catalog.counts()["papers"] == 0:
+        if papers.is_empty():
             log.warning("the index is empty: run `papersbot ingest PATH` or send the bot a digest as an admin")
         health = request = get_updates_request = None
         if settings.health.port is not None:  # Bot API round trips feed the health server's Telegram status
             monitor = TelegramMonitor()
             request, get_updates_request = monitored_requests(monitor)
             health = HealthServer.from_settings(
-                settings.health, library, telegram=monitor,
+                settings.health, papers, telegram=monitor,
                 updates_max_age_s=None if webhook else settings.health.updates_max_age_s)
-        app = build_application(settings, engine, token=token, request=request,
+        app = build_application(settings, papers, token=token, request=request,
                                 get_updates_request=get_updates_request, health=health, stop_signals=True)
         if webhook:
             secret = settings.telegram.webhook_secret
@@ -255,5 +257,5 @@ def run(settings: Settings) -> int:
         print("papersbot: Telegram rejected the bot token", file=sys.stderr)
         return 2
     finally:
-        library.close()
+        papers.close()
     return 0

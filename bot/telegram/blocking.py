@@ -2,9 +2,8 @@
 
 Questions run in a bounded thread pool, so a slow one never stalls other chats and a burst never spawns
 unbounded threads. An ingest (admin upload) is exclusive: it waits for running questions to finish and
-holds new ones back until it is done, so no question ever sees a half-switched index. Before each
-question the library is refreshed under a mutex, so that when another process (``papersbot ingest``) has
-committed, exactly one thread reloads the derived indexes instead of several at once.
+holds new ones back until it is done, so no question ever sees a half-switched index. (Picking up what
+another process committed is the papers service's job, once per question: ``rag.service``.)
 
 The pool's threads are daemon threads (:class:`DaemonThreadPool`): the interpreter joins every
 ``ThreadPoolExecutor`` thread at exit, so one question waiting for a slow LLM would hold a stopping bot
@@ -125,11 +124,9 @@ class DaemonThreadPool(Executor):
 class BlockingRunner:
     """Runs blocking calls in ``workers`` threads; ``read`` calls share, ``write`` calls are exclusive."""
 
-    def __init__(self, workers: int, *, refresh: Callable[[], object] | None = None) -> None:
+    def __init__(self, workers: int) -> None:
         self._pool = DaemonThreadPool(workers, "papersbot-engine")
         self._lock = ReadWriteLock()
-        self._refresh = refresh
-        self._refresh_lock = threading.Lock()
         self.workers = workers
 
     async def read(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -144,9 +141,6 @@ class BlockingRunner:
 
     def _reading(self, call: Callable[[], T]) -> T:
         with self._lock.reading():
-            if self._refresh is not None:
-                with self._refresh_lock:
-                    self._refresh()
             return call()
 
     def _writing(self, call: Callable[[], T]) -> T:

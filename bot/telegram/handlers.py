@@ -1,6 +1,6 @@
 """The bot's handlers: small async functions that parse, call the engine off the loop, and reply.
 
-All library and engine work goes through :class:`BlockingRunner` (a bounded thread pool), so one slow
+All papers-service work goes through :class:`BlockingRunner` (a bounded thread pool), so one slow
 question never stalls other chats. Rendering is in :mod:`views`; sending in :mod:`replies`.
 """
 
@@ -30,8 +30,8 @@ from bot.telegram.streaming import AnswerStream
 from bot.telegram.texts import lang_of, t
 from config.settings import Settings
 from loaders.digest import DIGEST_SUFFIXES, arxiv_id_from
-from rag.answer import AnswerEngine
-from rag.ingest import IngestReport, ingest_paths
+from rag.ingest import IngestReport
+from rag.service import Papers
 
 log = logging.getLogger("papersbot.telegram")
 Context = ContextTypes.DEFAULT_TYPE
@@ -100,12 +100,12 @@ def safe_file_name(name: str) -> str:
 
 
 class Handlers:
-    """Every handler of the bot, sharing the engine, the runner and the access rules."""
+    """Every handler of the bot, sharing the papers service, the runner and the access rules."""
 
-    def __init__(self, settings: Settings, engine: AnswerEngine, runner: BlockingRunner, access: AccessPolicy,
+    def __init__(self, settings: Settings, papers: Papers, runner: BlockingRunner, access: AccessPolicy,
                  limiter: QuestionLimiter) -> None:
         self.settings = settings
-        self.engine = engine
+        self.papers = papers
         self.runner = runner
         self.access = access
         self.limiter = limiter
@@ -179,10 +179,10 @@ class Handlers:
         # With an LLM the answer grows in a draft (private chats) or an edited message (groups): streaming.py.
         stream = AnswerStream.for_message(message, self.settings.telegram.stream_draft_interval_s,
                                           self.settings.telegram.stream_edit_interval_s) \
-            if self.engine.llm is not None else None
+            if self.papers.llm_configured else None
         try:
             async with chat_action(message.get_bot(), message.chat.id):
-                answer = await self.runner.read(self.engine.ask, question, str(message.chat.id),
+                answer = await self.runner.read(self.papers.ask, question, str(message.chat.id),
                                                 on_token=stream.on_token if stream else None)
         except asyncio.CancelledError:  # the bot is stopping and the grace period is over (stopping.py)
             if stream is not None:
@@ -220,14 +220,13 @@ class Handlers:
             await reply(message, views.plain(t("top_usage", lang)))
             return
         when, count = parsed
-        catalog = self.engine.library.catalog
-        dates = await self.runner.read(catalog.dates)
+        dates = await self.runner.read(self.papers.dates)
         day = resolve_digest_date(when, dates)
         if day is None or day not in dates:
             asked = day or next((a for a in context.args or [] if a.strip().lower() in _YESTERDAY), "")
             await reply(message, views.unknown_date_view(asked, dates, lang))
             return
-        papers = await self.runner.read(catalog.top_on, day, count)
+        papers = await self.runner.read(self.papers.top_on, day, count)
         await reply(message, views.top_view(day, papers, lang))
 
     async def paper(self, update: Update, context: Context) -> None:
@@ -245,7 +244,7 @@ class Handlers:
         if arxiv_id is None:
             await reply(message, views.plain(t("paper_bad_id", lang, value=first[:80])))
             return
-        paper = await self.runner.read(self.engine.library.catalog.get, arxiv_id)
+        paper = await self.runner.read(self.papers.paper, arxiv_id)
         if paper is None:
             await reply(message, views.plain(t("paper_unknown", lang, arxiv_id=arxiv_id)))
             return
@@ -262,14 +261,14 @@ class Handlers:
         if not await self._admit(message, user, lang):
             return
         async with chat_action(message.get_bot(), message.chat.id):
-            found = await self.runner.read(self.engine.find, words, None, self.settings.telegram.list_size)
+            found = await self.runner.read(self.papers.search, words, self.settings.telegram.list_size)
         self.counters["searches"] += 1
         shown = words if len(words) <= 60 else words[:60] + "…"
         await reply(message, views.search_view(shown, found, lang))
 
     async def reset(self, update: Update, context: Context) -> None:
         message = _message(update)
-        self.engine.memory.reset(str(message.chat.id))
+        self.papers.reset(str(message.chat.id))
         await reply(message, views.plain(t("reset_done", lang_of(update.effective_user))))
 
     async def unknown_command(self, update: Update, context: Context) -> None:
@@ -288,7 +287,7 @@ class Handlers:
         if not self.access.is_admin(user.id if user else None):
             await reply(message, views.plain(t("admin_only", lang_of(user))))
             return
-        stats = await self.runner.read(self.engine.library.stats)
+        stats = await self.runner.read(self.papers.stats)
         counters: dict[str, int | float] = dict(self.counters)
         counters["uptime_s"] = round(time.monotonic() - self.started, 1)
         await reply(message, views.stats_view(stats, counters))
@@ -335,7 +334,7 @@ class Handlers:
         with tempfile.TemporaryDirectory(prefix="papersbot-upload-") as folder:
             path = Path(folder) / name
             path.write_bytes(content)
-            return ingest_paths(self.engine.library, [str(path)])
+            return self.papers.ingest([str(path)])
 
 
 def _message(update: Update) -> Message:

@@ -36,9 +36,9 @@ from bot.telegram import views
 from bot.telegram.render import MAX_MESSAGE, Part, render_parts
 from bot.telegram.replies import NO_PREVIEW
 from config.settings import Settings
-from rag.briefing import Briefing, compose
-from rag.inbox import InboxReport, ingest_inbox, scan
-from rag.library import Library
+from rag.briefing import Briefing
+from rag.inbox import InboxReport, scan
+from rag.service import Papers
 from rag.storage.subscriptions import AlreadySent, Subscription, SubscriptionStore, latest_slot, push_lock, utc_now
 from rag.sync import Syncer, SyncReport
 
@@ -50,7 +50,7 @@ RATE_LIMIT_WAITS = 5  # 429s waited out per chat and pass, on top of AIORateLimi
 
 
 class Blocking(Protocol):
-    """Where blocking library calls run (the bot's :class:`BlockingRunner`)."""
+    """Where blocking papers-service calls run (the bot's :class:`BlockingRunner`)."""
 
     async def read(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 
@@ -126,15 +126,15 @@ def plan(store: SubscriptionStore, newest: str | None, now: datetime) -> tuple[l
 
 
 class Pusher:
-    """Runs push passes. Built once per process from settings, library and store; ``bot`` is passed per
+    """Runs push passes. Built once per process from settings, the papers service and store; ``bot`` is passed per
     pass (the Application's bot, or a standalone one for ``papersbot push``)."""
 
-    def __init__(self, settings: Settings, library: Library, store: SubscriptionStore, blocking: Blocking, *,
+    def __init__(self, settings: Settings, papers: Papers, store: SubscriptionStore, blocking: Blocking, *,
                  clock: Callable[[], datetime] = utc_now,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  syncer: Syncer | None = None) -> None:
         self.settings = settings
-        self.library = library
+        self.papers = papers
         self.store = store
         self.blocking = blocking
         self.clock = clock
@@ -183,14 +183,16 @@ class Pusher:
         inbox = self.settings.loading.inbox_dir
         if inbox is None or not scan(inbox)[0]:  # an empty check never pauses questions
             return None
+        if not self.papers.can_write:  # ``papersbot push`` beside a running bot: the bot owns the inbox
+            return None
         try:
-            return await self.blocking.write(ingest_inbox, self.library, inbox)
+            return await self.blocking.write(self.papers.ingest_inbox, inbox)
         except Exception:
             log.exception("inbox: ingest failed; the files stay in %s for the next check", inbox)
             return None
 
     async def _newest(self) -> str | None:
-        dates = await self.blocking.read(self.library.catalog.dates)
+        dates = await self.blocking.read(self.papers.dates)
         return dates[0] if dates else None
 
     async def _pass(self, bot: Bot | None, report: PushReport, dry_run: bool, keep_going: Callable[[], bool]) -> None:
@@ -231,7 +233,7 @@ class Pusher:
             topics = due.subscription.topics
             if topics not in briefings:
                 briefings[topics] = await self.blocking.read(
-                    compose, self.library, due.digest_date, limit=self.settings.push.top_n, topics=topics,
+                    self.papers.top, due.digest_date, limit=self.settings.push.top_n, topics=topics,
                     topic_limit=self.settings.push.topic_matches, min_relevance=self.settings.push.topic_min_relevance)
         parts: dict[tuple[tuple[str, ...], str], Part] = {}  # rendered once per briefing and language
         gate = asyncio.Semaphore(self.settings.push.concurrency)
@@ -353,15 +355,15 @@ def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
     from bot.telegram.botapi import build_bot
 
     async def main() -> PushReport:
-        library = Library.open(settings)
+        papers = _open_papers(settings, write=not dry_run)
         store = SubscriptionStore(settings.storage.subscriptions_path)
-        runner = BlockingRunner(1, refresh=library.refresh)
+        runner = BlockingRunner(1)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
         try:
-            pusher = Pusher(settings, library, store, runner)
+            pusher = Pusher(settings, papers, store, runner)
             if dry_run:
                 return await pusher.run_due(None, dry_run=True)
             if settings.telegram.token is None:
@@ -374,6 +376,17 @@ def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
                 loop.remove_signal_handler(signum)
             runner.shutdown()
             store.close()
-            library.close()
+            papers.close()
 
     return asyncio.run(main())
+
+
+def _open_papers(settings: Settings, *, write: bool) -> Papers:
+    """The service for one push pass: the data dir's owner when it is free (the pass ingests the inbox),
+    else a reader beside the running bot that owns it (the bot ingests its inbox itself)."""
+    if write:
+        try:
+            return Papers.open(settings, owner=True, owner_timeout_s=0)
+        except TimeoutError:
+            pass
+    return Papers.open(settings)

@@ -32,8 +32,8 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from config.settings import Settings
+from rag.components import Components, build_components
 from rag.embeddings import build_embed_model, embedding_key
-from rag.library import Library
 from rag.storage.catalog import MIGRATIONS, Catalog
 from rag.vectors import VectorIndex
 
@@ -65,7 +65,7 @@ def papersbot_version() -> str:
 
 
 # --- export ------------------------------------------------------------------------------------------------
-def export_backup(library: Library, dest: Path) -> dict[str, Any]:
+def export_backup(library: Components, dest: Path) -> dict[str, Any]:
     """Write a backup of ``library`` (and the data dir's subscriptions) to ``dest``; return its manifest.
 
     ``dest`` appears complete or not at all (written beside it, then renamed)."""
@@ -77,7 +77,7 @@ def export_backup(library: Library, dest: Path) -> dict[str, Any]:
         raise BackupError(f"{dest}: is a directory; name the backup file to write", 2)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=settings.storage.data_dir) as tmp:
         staging = Path(tmp)
-        with library.write_lock():
+        with library.write_lock.quiet():  # a read: no writer meanwhile, ownership not needed
             copy_sqlite(settings.storage.catalog_path, staging / CATALOG)
             counts: dict[str, Any] = dict(library.catalog.counts())
             revision = library.catalog.revision()
@@ -184,7 +184,11 @@ def import_backup(settings: Settings, source: Path, *, replace: bool = False,
                 f"{source}: made with embedding model {manifest['embedding_key']!r}, but this papersbot embeds "
                 f"with {key!r}; configure the same embed_provider / embed_model, or ingest the digests again", 2)
         _check_vectors(staging / VECTORS, manifest, source)
-        library = Library.open(settings, embedder=embedder, chroma=chroma)
+        try:  # the importer owns an embedded data dir; a running bot must be stopped first
+            library = build_components(settings, owner=True, embedder=embedder, chroma=chroma, llm=None,
+                                       owner_timeout_s=0)
+        except TimeoutError as exc:
+            raise BackupError(f"{exc}: stop the bot before importing") from exc
         try:
             with library.write_lock():
                 if not replace:
@@ -286,7 +290,7 @@ def _check_vectors(path: Path, manifest: dict[str, Any], source: Path) -> None:
                           f"{manifest['counts']['vector_nodes']}", 2)
 
 
-def _held_data(library: Library, settings: Settings, has_subscriptions: bool) -> list[str]:
+def _held_data(library: Components, settings: Settings, has_subscriptions: bool) -> list[str]:
     """What the target already holds that an import would overwrite."""
     held = []
     counts = library.catalog.counts()
@@ -300,7 +304,7 @@ def _held_data(library: Library, settings: Settings, has_subscriptions: bool) ->
     return held
 
 
-def _restore(library: Library, staging: Path) -> None:
+def _restore(library: Components, staging: Path) -> None:
     """Vectors into a staging collection, swapped in when complete; then the SQLite files."""
     settings = library.settings
     name = library.vectors.collection_name
@@ -346,7 +350,7 @@ def restore_sqlite(src: Path, dst: Path) -> None:
         source.close()
 
 
-def _verify(library: Library, manifest: dict[str, Any]) -> None:
+def _verify(library: Components, manifest: dict[str, Any]) -> None:
     expected = manifest["counts"]
     got: dict[str, Any] = {**library.catalog.counts(), "vector_nodes": library.vectors.count()}
     wrong = {key: (got.get(key), value) for key, value in expected.items() if got.get(key) != value}

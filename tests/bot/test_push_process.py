@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.ingest import Indexer, ingest_paths
 from rag.storage.subscriptions import SubscriptionStore
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api
 from tests.helpers import HashEmbedding
@@ -39,8 +38,8 @@ def data_dir(tmp_path: Path) -> Path:
     """A digest in the catalog and 200 chats whose push time passed five minutes ago."""
     data = tmp_path / "data"
     settings = load_settings(data_dir=data)
-    library = Library.open(settings, embedder=HashEmbedding())
-    assert ingest_paths(library, [str(SAMPLES / "2024-11-19.md")]).added == 5
+    library = open_components(settings, embedder=HashEmbedding())
+    assert ingest_paths(Indexer.from_components(library), [str(SAMPLES / "2024-11-19.md")]).added == 5
     library.close()
     now = datetime.now(UTC)
     due = (now - timedelta(minutes=5)).strftime("%H:%M")

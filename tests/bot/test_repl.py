@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pexpect
 
-from rag.library import Library
+from rag.components import Components
 
 PAPERSBOT = str(Path(sys.executable).parent / "papersbot")
 PROMPT = "papersbot> "
@@ -22,7 +22,7 @@ def spawn(data_dir: Path) -> pexpect.spawn:
     return child
 
 
-def test_a_turn_shows_retrieval_prompt_answer_citations_timings(sample_library: Library, tmp_path: Path) -> None:
+def test_a_turn_shows_retrieval_prompt_answer_citations_timings(sample_library: Components, tmp_path: Path) -> None:
     child = spawn(sample_library.settings.storage.data_dir)
     child.sendline("What is OmniHuman-1?")
     child.expect_exact("── retrieved (search; covered=True) ──")
@@ -54,7 +54,7 @@ def test_a_turn_shows_retrieval_prompt_answer_citations_timings(sample_library: 
     assert child.exitstatus == 0
 
 
-def test_ctrl_c_at_the_prompt_exits_cleanly(sample_library: Library) -> None:
+def test_ctrl_c_at_the_prompt_exits_cleanly(sample_library: Components) -> None:
     child = spawn(sample_library.settings.storage.data_dir)
     child.sendintr()
     child.expect(pexpect.EOF)

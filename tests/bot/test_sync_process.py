@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
-from rag.library import Library
 from tests.bot.processes import REPO, clean_env, papersbot_executable, run_papersbot
+from tests.conftest import open_components
 from tests.fakes.source_server import FakeDigestRepo, FakeHuggingFace
 
 DAYS = ("2024-11-19", "2024-11-22", "2025-02-05")
@@ -48,7 +48,7 @@ def test_kill_9_mid_sync_then_rerun_keeps_every_paper_exactly_once(
             proc.kill()
     hf.clear_faults()
 
-    with closing(Library.open(load_settings(data_dir=data))) as library:
+    with closing(open_components(load_settings(data_dir=data))) as library:
         assert library.catalog.dates() == ["2024-11-19"]  # the first batch committed, nothing of the second
 
     # A second kill at an arbitrary moment of the rerun, then a rerun to the end.
@@ -62,13 +62,13 @@ def test_kill_9_mid_sync_then_rerun_keeps_every_paper_exactly_once(
     report = json.loads(done.stdout)
     assert report["ok"] and report["days"]["failed"] == 0
 
-    with closing(Library.open(load_settings(data_dir=data))) as library:
+    with closing(open_components(load_settings(data_dir=data))) as library:
         counts = library.catalog.counts()
         assert (counts["papers"], counts["dates"], counts["appearances"]) == (15, 3, 15)
         sections = [row.node_id for row in library.catalog.sections()]
         vectors = [node_id for node_id, *_ in library.vectors.iter_all()]
         assert sorted(vectors) == sorted(sections) and len(set(vectors)) == len(vectors) == 46  # 45 + 1 abstract
-        library.refresh()  # loads the published lexical index
+        library.freshness.refresh()  # loads the published lexical index
         assert len(library.lexical) == len(sections)
         paper = library.catalog.get("2502.01061")
         assert paper is not None and paper.abstract

@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from rag.answer import AnswerEngine
-from rag.library import Library
+from rag.components import Components
+from rag.ingest import Indexer
 from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
 from tests.conftest import SAMPLES
@@ -25,7 +26,7 @@ def fake_llm() -> Iterator[FakeOpenAI]:
         yield server
 
 
-def engine_for(library: Library, server: FakeOpenAI | None, *, timeout: float = 5.0, retries: int = 1,
+def engine_for(library: Components, server: FakeOpenAI | None, *, timeout: float = 5.0, retries: int = 1,
                base_url: str | None = None) -> AnswerEngine:
     """An engine over ``library``; with an LLM at ``server`` (or ``base_url``) when given."""
     llm = None
@@ -37,10 +38,10 @@ def engine_for(library: Library, server: FakeOpenAI | None, *, timeout: float = 
         })})
         llm = ChatLLM.from_settings(settings.llm)
         llm.backoff_s = 0.05
-    return AnswerEngine(library, llm, ConversationMemory(turns=4, conversations=10))
+    return AnswerEngine.from_components(library, llm=llm, memory=ConversationMemory(turns=4, conversations=10))
 
 
-def test_no_llm_gives_an_extractive_cited_answer_with_a_note(sample_library: Library) -> None:
+def test_no_llm_gives_an_extractive_cited_answer_with_a_note(sample_library: Components) -> None:
     answer = engine_for(sample_library, None).ask("OmniHuman-1은 어떤 모델이야?")
     assert answer.llm["used"] is False and answer.llm["reason"] == "no LLM configured"
     assert answer.citations[0].arxiv_id == OMNIHUMAN
@@ -50,7 +51,7 @@ def test_no_llm_gives_an_extractive_cited_answer_with_a_note(sample_library: Lib
         c.arxiv_id for c in answer.citations]
 
 
-def test_llm_answer_citations_are_validated(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+def test_llm_answer_citations_are_validated(sample_library: Components, fake_llm: FakeOpenAI) -> None:
     fake_llm.script_reply(
         "OmniHuman-1 scales human animation with mixed conditions [1]. It beats baselines [7]. "
         "Details: [the paper](https://arxiv.org/abs/0000.00000) and www.fake.example [1][1]."
@@ -69,14 +70,14 @@ def test_llm_answer_citations_are_validated(sample_library: Library, fake_llm: F
     assert "[1] OmniHuman-1" in user and "Question: What is OmniHuman-1?" in user
 
 
-def test_korean_question_asks_for_a_korean_answer(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+def test_korean_question_asks_for_a_korean_answer(sample_library: Components, fake_llm: FakeOpenAI) -> None:
     fake_llm.script_reply("OmniHuman-1은 인간 애니메이션 모델입니다 [1].")
     answer = engine_for(sample_library, fake_llm).ask("OmniHuman-1은 무엇인가요?")
     assert "Korean" in fake_llm.chat_requests()[-1].messages[0]["content"]
     assert answer.language == "ko" and answer.citations[0].arxiv_id == OMNIHUMAN
 
 
-def test_streaming_tokens_reach_the_caller(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+def test_streaming_tokens_reach_the_caller(sample_library: Components, fake_llm: FakeOpenAI) -> None:
     fake_llm.script_reply("OmniHuman-1 animates people from one image [1].", chunks=5)
     tokens: list[str] = []
     answer = engine_for(sample_library, fake_llm).ask("What is OmniHuman-1?", on_token=tokens.append)
@@ -84,7 +85,7 @@ def test_streaming_tokens_reach_the_caller(sample_library: Library, fake_llm: Fa
     assert answer.llm["used"] and answer.citations[0].arxiv_id == OMNIHUMAN
 
 
-def test_timeout_retries_then_falls_back_to_extractive(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+def test_timeout_retries_then_falls_back_to_extractive(sample_library: Components, fake_llm: FakeOpenAI) -> None:
     fake_llm.script_delay(3.0, "too late [1]")
     fake_llm.script_delay(3.0, "too late [1]")
     answer = engine_for(sample_library, fake_llm, timeout=0.5, retries=1).ask("What is OmniHuman-1?")
@@ -93,7 +94,7 @@ def test_timeout_retries_then_falls_back_to_extractive(sample_library: Library, 
     assert "timed out" in answer.text and answer.citations[0].arxiv_id == OMNIHUMAN
 
 
-def test_429_is_retried_and_then_answered(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+def test_429_is_retried_and_then_answered(sample_library: Components, fake_llm: FakeOpenAI) -> None:
     fake_llm.script_error(429, retry_after=0.1)
     fake_llm.script_reply("OmniHuman-1 [1].")
     answer = engine_for(sample_library, fake_llm, retries=2).ask("What is OmniHuman-1?")
@@ -101,7 +102,7 @@ def test_429_is_retried_and_then_answered(sample_library: Library, fake_llm: Fak
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_server_errors_fall_back_after_bounded_retries(sample_library: Library, fake_llm: FakeOpenAI,
+def test_server_errors_fall_back_after_bounded_retries(sample_library: Components, fake_llm: FakeOpenAI,
                                                        status: int) -> None:
     for _ in range(3):
         fake_llm.script_error(status)
@@ -111,7 +112,7 @@ def test_server_errors_fall_back_after_bounded_retries(sample_library: Library, 
     assert answer.citations and "Extractive answer" in answer.text
 
 
-def test_refused_connection_falls_back(sample_library: Library) -> None:
+def test_refused_connection_falls_back(sample_library: Components) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -120,7 +121,7 @@ def test_refused_connection_falls_back(sample_library: Library) -> None:
     assert answer.llm["reason"] == "the LLM endpoint is unreachable" and answer.citations
 
 
-def test_follow_up_uses_the_previous_turn(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+def test_follow_up_uses_the_previous_turn(sample_library: Components, fake_llm: FakeOpenAI) -> None:
     engine = engine_for(sample_library, fake_llm)
     fake_llm.script_reply("OmniHuman-1 is a human animation model [1].")
     first = engine.ask("OmniHuman-1에 대해 알려줘", conversation_id="chat-1")
@@ -135,14 +136,14 @@ def test_follow_up_uses_the_previous_turn(sample_library: Library, fake_llm: Fak
     assert engine.memory.turns("chat-1") == []
 
 
-def test_uncovered_question_says_so_and_cites_nothing(sample_library: Library, fake_llm: FakeOpenAI) -> None:
+def test_uncovered_question_says_so_and_cites_nothing(sample_library: Components, fake_llm: FakeOpenAI) -> None:
     answer = engine_for(sample_library, fake_llm).ask("What's the best way to invest in bitcoin this year?")
     assert answer.covered is False and answer.citations == []
     assert "None of the stored digests" in answer.text
     assert fake_llm.chat_requests() == []  # no LLM call for what the digests don't cover
 
 
-def test_date_vote_and_lookup_questions_use_metadata(sample_library: Library) -> None:
+def test_date_vote_and_lookup_questions_use_metadata(sample_library: Components) -> None:
     engine = engine_for(sample_library, None)
     top = engine.ask("2025년 2월 5일 가장 추천 많은 논문은?")
     assert top.mode == "top" and [c.arxiv_id for c in top.citations] == [OMNIHUMAN] and "134" in top.text
@@ -154,7 +155,7 @@ def test_date_vote_and_lookup_questions_use_metadata(sample_library: Library) ->
     assert no_digest.citations == [] and "2023-01-01" in no_digest.text
 
 
-def test_answer_json_shape(sample_library: Library) -> None:
+def test_answer_json_shape(sample_library: Components) -> None:
     data = engine_for(sample_library, None).ask("What is OmniHuman-1?").to_json()
     assert {"answer", "citations", "sources", "llm", "timings_ms"} <= set(data)
     assert set(data["citations"][0]) == {"n", "arxiv_id", "title", "url", "date", "votes"}
@@ -162,19 +163,19 @@ def test_answer_json_shape(sample_library: Library) -> None:
     assert data["llm"]["used"] is False and data["timings_ms"]["total"] > 0
 
 
-def test_a_question_naming_a_distinctive_title_word_is_covered(sample_library: Library) -> None:
+def test_a_question_naming_a_distinctive_title_word_is_covered(sample_library: Components) -> None:
     answer = engine_for(sample_library, None).ask("What is Hymba?")
     assert answer.covered and answer.citations[0].arxiv_id == "2411.13676"
 
 
-def test_a_standalone_question_with_a_pronoun_is_not_a_follow_up(sample_library: Library) -> None:
+def test_a_standalone_question_with_a_pronoun_is_not_a_follow_up(sample_library: Components) -> None:
     engine = engine_for(sample_library, None)
     engine.ask("KV 캐시를 줄이는 방법을 다룬 논문은?", conversation_id="c")
     answer = engine.ask("What is DINO-X and what kinds of objects can it detect?", conversation_id="c")
     assert answer.citations[0].arxiv_id == "2411.14347"
 
 
-def with_abstract(library: Library) -> Library:
+def with_abstract(library: Components) -> Components:
     """``library`` after a sync gave OmniHuman-1 its English abstract (no network: stored directly)."""
     from dataclasses import replace
 
@@ -184,15 +185,15 @@ def with_abstract(library: Library) -> Library:
     assert paper is not None
     abstract = ("OmniHuman-1 animates a person from one image and a motion signal. "
                 "Mixing audio, pose and text conditions in training lets it use far more data.")
-    report = ingest_papers(library, [replace(paper, abstract=abstract)], IngestReport())
+    report = ingest_papers(Indexer.from_components(library), [replace(paper, abstract=abstract)], IngestReport())
     assert report.embedded == 1  # the abstract node only
     return library
 
 
-def test_extractive_answers_quote_the_english_abstract_to_english_questions(fast_library: Library) -> None:
+def test_extractive_answers_quote_the_english_abstract_to_english_questions(fast_library: Components) -> None:
     from rag.ingest import ingest_paths
 
-    ingest_paths(fast_library, [str(SAMPLES)])
+    ingest_paths(Indexer.from_components(fast_library), [str(SAMPLES)])
     # A hash embedder carries no meaning: rank on the question's words alone.
     fast_library.settings = fast_library.settings.model_copy(
         update={"retrieval": fast_library.settings.retrieval.model_copy(update={"dense_weight": 0.0})})

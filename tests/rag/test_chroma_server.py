@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.settings import load_settings
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.ingest import Indexer, ingest_paths
 from tests.chroma_server import chroma_server
+from tests.conftest import open_components
 from tests.helpers import HashEmbedding
 
 
@@ -18,13 +18,13 @@ def test_ingest_and_query_through_a_chroma_server(tmp_path: Path, samples_dir: P
         settings = load_settings(data_dir=tmp_path / "data")
         assert settings.storage.chroma_url == url
         embedder = HashEmbedding()
-        library = Library.open(settings, embedder=embedder)
-        report = ingest_paths(library, [str(samples_dir)])
+        library = open_components(settings, embedder=embedder)
+        report = ingest_paths(Indexer.from_components(library), [str(samples_dir)])
         assert (report.added, report.embedded) == (15, 45)
         assert library.vectors.count() == 45
         assert not settings.storage.chroma_path.exists()  # nothing embedded on disk: the server holds the vectors
 
-        again = ingest_paths(library, [str(samples_dir)])
+        again = ingest_paths(Indexer.from_components(library), [str(samples_dir)])
         assert (again.unchanged, again.embedded) == (15, 0)
 
         query = embedder.get_query_embedding("OmniHuman-1 human animation")

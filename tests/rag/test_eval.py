@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from rag.answer import AnswerEngine
+from rag.components import Components
 from rag.evaluate import evaluate, read_questions
-from rag.library import Library
 
 EVAL = Path(__file__).resolve().parent.parent / "data" / "eval.jsonl"
 
@@ -22,8 +22,8 @@ def test_eval_set_is_large_and_mixed() -> None:
         r["kind"] for r in rows}
 
 
-def test_retrieval_quality_on_the_seeds(seed_library: Library) -> None:
-    result = evaluate(AnswerEngine.from_settings(seed_library), read_questions(EVAL))
+def test_retrieval_quality_on_the_seeds(seed_library: Components) -> None:
+    result = evaluate(AnswerEngine.from_components(seed_library), read_questions(EVAL))
     metrics = result["metrics"]
     assert metrics["R@5"] >= 0.95, metrics
     assert metrics["MRR@10"] >= 0.90, metrics
@@ -31,7 +31,7 @@ def test_retrieval_quality_on_the_seeds(seed_library: Library) -> None:
     assert all(len(row["retrieved"]) >= 10 for row in result["rows"] if row["expected"])
 
 
-def test_eval_cli_json_shape(seed_library: Library, tmp_path: Path) -> None:
+def test_eval_cli_json_shape(seed_library: Components, tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text(
         json.dumps({"question": "OmniHuman-1 human animation", "expected": ["2502.01061"], "note": "x"}) + "\n"

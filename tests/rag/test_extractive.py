@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answer import AnswerEngine, Found, Source
-from rag.library import Library
+from rag.components import Components
 from rag.memory import ConversationMemory
 from rag.query import QueryPlan
 from rag.retrieval import Candidate
@@ -60,8 +60,8 @@ def found(question: str, sources: list[Source]) -> Found:
 
 
 @pytest.fixture
-def engine(fast_library: Library) -> AnswerEngine:
-    return AnswerEngine(fast_library, None, ConversationMemory(turns=4, conversations=10))
+def engine(fast_library: Components) -> AnswerEngine:
+    return AnswerEngine.from_components(fast_library, llm=None, memory=ConversationMemory(turns=4, conversations=10))
 
 
 CRANES = paper("2503.20001", "Folding Paper Cranes with a Robot Arm",
@@ -126,8 +126,9 @@ def test_a_korean_question_about_a_paper_with_only_an_abstract_quotes_the_abstra
     assert cited == [0] and "This paper has no Korean summary yet." in text
 
 
-def test_a_named_paper_is_cited_alone(sample_library: Library) -> None:
+def test_a_named_paper_is_cited_alone(sample_library: Components) -> None:
     """Real retrieval over the samples: the question names one paper; nothing unrelated is quoted."""
-    answer = AnswerEngine(sample_library, None, ConversationMemory(turns=4, conversations=10)).ask("What is DINO-X?")
+    answer = AnswerEngine.from_components(
+        sample_library, llm=None, memory=ConversationMemory(turns=4, conversations=10)).ask("What is DINO-X?")
     assert [c.arxiv_id for c in answer.citations] == ["2411.14347"]
     assert answer.text.startswith("From the digests. Their summaries are in Korean")

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from rag import inbox as inbox_module
+from rag.components import Components
 from rag.inbox import LOCK_NAME, ingest_inbox
-from rag.library import Library
+from rag.ingest import Indexer
+from rag.service import Papers
 from tests.helpers import HashEmbedding
 
 
@@ -42,19 +44,19 @@ def drop(folder: Path, name: str, text: str | bytes, *, age_s: float = 60.0) -> 
     return path
 
 
-def embedded(library: Library) -> int:
+def embedded(library: Components) -> int:
     assert isinstance(library.embedder, HashEmbedding)
     return len(library.embedder.embedded)
 
 
-def test_empty_inbox_takes_no_lock_and_embeds_nothing(fast_library: Library, tmp_path: Path,
+def test_empty_inbox_takes_no_lock_and_embeds_nothing(fast_library: Components, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     def no_lock() -> None:
         raise AssertionError("the write lock was taken")
 
     monkeypatch.setattr(fast_library, "write_lock", no_lock)
     inbox = tmp_path / "inbox"
-    assert ingest_inbox(fast_library, inbox).idle  # not even created yet
+    assert ingest_inbox(Indexer.from_components(fast_library), inbox).idle  # not even created yet
     drop(inbox, ".hidden.md", digest("2025-03-01", [("2503.00001", "Hidden")]))
     drop(inbox, "2025-03-01.md.part", digest("2025-03-01", [("2503.00001", "Partial")]))
     drop(inbox, "2025-03-01.tmp", digest("2025-03-01", [("2503.00001", "Temporary")]))
@@ -63,7 +65,7 @@ def test_empty_inbox_takes_no_lock_and_embeds_nothing(fast_library: Library, tmp
     (inbox / "done").mkdir()
     drop(inbox / "done", "2025-02-01.md", digest("2025-02-01", [("2502.00001", "Old")]))
 
-    report = ingest_inbox(fast_library, inbox)
+    report = ingest_inbox(Indexer.from_components(fast_library), inbox)
     assert report.idle and report.done == report.failed == report.waiting == [] and report.ingest is None
     assert report.summary() == "inbox: nothing to ingest"
     assert embedded(fast_library) == 0 and fast_library.catalog.counts()["papers"] == 0
@@ -72,14 +74,14 @@ def test_empty_inbox_takes_no_lock_and_embeds_nothing(fast_library: Library, tmp
         [".hidden.md", "2025-03-01.md.part", "2025-03-01.tmp", "notes.pdf", "README.md", "done"])
 
 
-def test_files_move_to_done_or_failed_with_their_problems(fast_library: Library, tmp_path: Path) -> None:
+def test_files_move_to_done_or_failed_with_their_problems(fast_library: Components, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     drop(inbox, "2025-03-01.md", digest("2025-03-01", [("2503.00001", "Alpha"), ("2503.00002", "Beta")]))
     drop(inbox, "2025-03-02.md", digest("2025-03-02", [("2503.00003", "Gamma"), ("2503.00004", "Delta")],
                                         broken="2503.00004"))
     drop(inbox, "junk.md", bytes(range(256)) * 50)
 
-    report = ingest_inbox(fast_library, inbox)
+    report = ingest_inbox(Indexer.from_components(fast_library), inbox)
     assert [Path(p).name for p in report.done] == ["2025-03-01.md", "2025-03-02.md"]
     assert [Path(p).name for p in report.failed] == ["junk.md"]
     assert report.ingest is not None and (report.ingest.added, report.ingest.skipped) == (3, 1)
@@ -90,18 +92,18 @@ def test_files_move_to_done_or_failed_with_their_problems(fast_library: Library,
     assert problems.startswith("2025-03-02.md:") and "error" in problems
     assert (inbox / "failed" / "junk.md.problems.txt").read_text(encoding="utf-8").startswith("junk.md:0: error:")
     assert {p.arxiv_id for p in fast_library.catalog.top_on("2025-03-02")} == {"2503.00003"}
-    assert fast_library.stats()["vector_nodes"] == fast_library.stats()["lexical_nodes"] == 9
+    assert Papers(fast_library).stats()["vector_nodes"] == Papers(fast_library).stats()["lexical_nodes"] == 9
     assert json.loads(json.dumps(report.to_json()))["ingest"]["added"] == 3
     assert report.summary().startswith("inbox: 2 file(s) ingested, 1 unreadable (")
 
 
-def test_taken_names_get_a_timestamp_and_nothing_is_overwritten(fast_library: Library, tmp_path: Path) -> None:
+def test_taken_names_get_a_timestamp_and_nothing_is_overwritten(fast_library: Components, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     drop(inbox / "done", "2025-03-01.md", "an older file with this name")
     drop(inbox, "2025-03-01.md", digest("2025-03-01", [("2503.00001", "Alpha")]))
-    first = ingest_inbox(fast_library, inbox)
+    first = ingest_inbox(Indexer.from_components(fast_library), inbox)
     drop(inbox, "2025-03-01.md", digest("2025-03-01", [("2503.00001", "Alpha"), ("2503.00002", "Beta")]))
-    second = ingest_inbox(fast_library, inbox)
+    second = ingest_inbox(Indexer.from_components(fast_library), inbox)
 
     assert (inbox / "done" / "2025-03-01.md").read_text(encoding="utf-8") == "an older file with this name"
     names = [Path(first.done[0]).name, Path(second.done[0]).name]
@@ -113,21 +115,21 @@ def test_taken_names_get_a_timestamp_and_nothing_is_overwritten(fast_library: Li
     assert fast_library.catalog.counts()["papers"] == 2
 
 
-def test_a_file_still_being_written_waits(fast_library: Library, tmp_path: Path) -> None:
+def test_a_file_still_being_written_waits(fast_library: Components, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     path = drop(inbox, "2025-03-01.md", digest("2025-03-01", [("2503.00001", "Alpha")]), age_s=0)
-    report = ingest_inbox(fast_library, inbox)
+    report = ingest_inbox(Indexer.from_components(fast_library), inbox)
     assert report.idle and report.waiting == [str(path)] and path.exists()
     assert "1 still being written" in report.summary()
     assert embedded(fast_library) == 0 and not (fast_library.settings.storage.data_dir / "write.lock").exists()
 
     then = time.time() - 10
     os.utime(path, (then, then))
-    report = ingest_inbox(fast_library, inbox)
+    report = ingest_inbox(Indexer.from_components(fast_library), inbox)
     assert [Path(p).name for p in report.done] == ["2025-03-01.md"] and report.waiting == []
 
 
-def test_rerun_after_a_crash_before_the_move_is_harmless(fast_library: Library, tmp_path: Path,
+def test_rerun_after_a_crash_before_the_move_is_harmless(fast_library: Components, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     inbox = tmp_path / "inbox"
     drop(inbox, "2025-03-01.md", digest("2025-03-01", [("2503.00001", "Alpha"), ("2503.00002", "Beta")]))
@@ -137,23 +139,23 @@ def test_rerun_after_a_crash_before_the_move_is_harmless(fast_library: Library, 
 
     monkeypatch.setattr(inbox_module, "_move", crash)
     with pytest.raises(KeyboardInterrupt):
-        ingest_inbox(fast_library, inbox)
+        ingest_inbox(Indexer.from_components(fast_library), inbox)
     monkeypatch.undo()
     assert (inbox / "2025-03-01.md").exists() and embedded(fast_library) == 6
     revision = fast_library.catalog.revision()
 
-    report = ingest_inbox(fast_library, inbox)
+    report = ingest_inbox(Indexer.from_components(fast_library), inbox)
     assert report.ingest is not None
     assert (report.ingest.added, report.ingest.unchanged, report.ingest.embedded) == (0, 2, 0)
     assert embedded(fast_library) == 6 and fast_library.catalog.revision() == revision
     assert [Path(p).name for p in report.done] == ["2025-03-01.md"]
 
 
-def test_a_second_run_on_a_busy_inbox_skips(fast_library: Library, tmp_path: Path) -> None:
+def test_a_second_run_on_a_busy_inbox_skips(fast_library: Components, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     path = drop(inbox, "2025-03-01.md", digest("2025-03-01", [("2503.00001", "Alpha")]))
     with open(inbox / LOCK_NAME, "a+") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        report = ingest_inbox(fast_library, inbox)
+        report = ingest_inbox(Indexer.from_components(fast_library), inbox)
     assert report.busy and report.idle and path.exists() and embedded(fast_library) == 0
-    assert ingest_inbox(fast_library, inbox).done
+    assert ingest_inbox(Indexer.from_components(fast_library), inbox).done

@@ -7,11 +7,11 @@ import pytest
 
 from config.settings import load_settings
 from rag.answer import Answer, AnswerEngine
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.components import Components
+from rag.ingest import Indexer, ingest_paths
 from rag.memory import ConversationMemory
 from rag.query import plan_query
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, open_components
 from tests.helpers import HashEmbedding
 
 KNOWN = ["2025-02-05", "2025-01-28", "2024-11-22", "2024-11-19", "2024-10-25"]
@@ -212,7 +212,7 @@ TIE_DIGESTS = {
 
 
 @pytest.fixture(scope="module")
-def tie_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+def tie_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
     """``fast_library`` (hash embedder) holding data/samples and TIE_DIGESTS, built once for this module:
     these tests only read it."""
     root = tmp_path_factory.mktemp("ties")
@@ -220,14 +220,15 @@ def tie_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
     folder.mkdir()
     for day, papers in TIE_DIGESTS.items():
         (folder / f"{day}.md").write_text(_digest(day, papers), encoding="utf-8")
-    library = Library.open(load_settings(data_dir=root / "data"), embedder=HashEmbedding())
-    assert ingest_paths(library, [str(SAMPLES), str(folder)]).added == 15 + 8
+    library = open_components(load_settings(data_dir=root / "data"), embedder=HashEmbedding())
+    assert ingest_paths(Indexer.from_components(library), [str(SAMPLES), str(folder)]).added == 15 + 8
     yield library
     library.close()
 
 
-def _engine(library: Library, today: date) -> AnswerEngine:
-    return AnswerEngine(library, None, ConversationMemory(turns=4, conversations=10), clock=lambda: today)
+def _engine(library: Components, today: date) -> AnswerEngine:
+    return AnswerEngine.from_components(library, llm=None, memory=ConversationMemory(turns=4, conversations=10),
+                                        clock=lambda: today)
 
 
 def _cited(answer: Answer) -> list[str]:
@@ -235,7 +236,7 @@ def _cited(answer: Answer) -> list[str]:
 
 
 @pytest.fixture
-def engine(tie_library: Library) -> AnswerEngine:
+def engine(tie_library: Components) -> AnswerEngine:
     return _engine(tie_library, APRIL_3)
 
 
@@ -342,7 +343,7 @@ def test_a_topic_with_a_vote_condition_searches_only_the_papers_meeting_it(engin
     ],
 )
 def test_a_relative_period_after_the_archive_ends_answers_from_the_nearest_digest_and_says_so(
-        tie_library: Library, question: str, line: str) -> None:
+        tie_library: Components, question: str, line: str) -> None:
     engine = _engine(tie_library, date(2025, 9, 10))
     answer = engine.ask(question)
     assert answer.text.startswith(line)

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from loaders.source import DigestRepository, Http, HuggingFace
-from rag.library import Library
+from rag.components import Components
+from rag.ingest import Indexer
 from rag.sync import PENDING_KEY, Syncer, last_sync
 from tests.fakes.source_server import FakeDigestRepo, FakeHuggingFace, day_path
 
@@ -49,10 +50,11 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-def make_syncer(library: Library, repo: FakeDigestRepo, hf: FakeHuggingFace | None, sleeps: Sleeps,
+def make_syncer(library: Components, repo: FakeDigestRepo, hf: FakeHuggingFace | None, sleeps: Sleeps,
                 timeout_s: float = 5.0, **kwargs: int) -> Syncer:
     http = Http(httpx.Client(timeout=timeout_s), max_retries=3, sleep=sleeps)
-    return Syncer(library, DigestRepository(repo.url, http), HuggingFace(hf.api_url, http) if hf else None,
+    return Syncer(Indexer.from_components(library), DigestRepository(repo.url, http),
+                  HuggingFace(hf.api_url, http) if hf else None,
                   **kwargs)
 
 
@@ -60,7 +62,7 @@ def day_ids(text: str) -> list[str]:
     return re.findall(r"arxiv\.org/abs/(\d{4}\.\d{4,5})\)", text)
 
 
-def consistent(library: Library) -> tuple[int, int, int]:
+def consistent(library: Components) -> tuple[int, int, int]:
     """(papers, catalog sections, vectors) after checking that vectors and lexical nodes match the catalog."""
     sections = {row.node_id for row in library.catalog.sections()}
     vectors = {node_id for node_id, *_ in library.vectors.iter_all()}
@@ -69,7 +71,7 @@ def consistent(library: Library) -> tuple[int, int, int]:
     return library.catalog.counts()["papers"], len(sections), len(vectors)
 
 
-def test_first_sync_fetches_every_day_with_abstracts_and_votes(fast_library: Library, repo: FakeDigestRepo,
+def test_first_sync_fetches_every_day_with_abstracts_and_votes(fast_library: Components, repo: FakeDigestRepo,
                                                                hf: FakeHuggingFace, sleeps: Sleeps) -> None:
     report = make_syncer(fast_library, repo, hf, sleeps, batch_days=1).run(SINCE)  # three batches, one report
     assert report.ok and sorted(report.days_fetched) == list(DAYS)
@@ -80,10 +82,10 @@ def test_first_sync_fetches_every_day_with_abstracts_and_votes(fast_library: Lib
     assert paper is not None and paper.abstract == ABSTRACT and paper.votes == 134
     assert f"{OMNIHUMAN}#abstract" in {row.node_id for row in fast_library.catalog.sections()}
     assert [votes for _, votes in fast_library.catalog.vote_history(OMNIHUMAN)] == [134]
-    assert last_sync(fast_library) == report.health() and report.health()["days_fetched"] == 3
+    assert last_sync(fast_library.catalog) == report.health() and report.health()["days_fetched"] == 3
 
 
-def test_nothing_new_costs_304s_and_embeds_nothing(fast_library: Library, repo: FakeDigestRepo,
+def test_nothing_new_costs_304s_and_embeds_nothing(fast_library: Components, repo: FakeDigestRepo,
                                                    hf: FakeHuggingFace, sleeps: Sleeps) -> None:
     syncer = make_syncer(fast_library, repo, hf, sleeps)
     syncer.run(SINCE)
@@ -100,7 +102,7 @@ def test_nothing_new_costs_304s_and_embeds_nothing(fast_library: Library, repo: 
     assert [r.route for r in repo.requests] == ["paper_logs/papers_list.csv", day_path("2025-02-05")]
 
 
-def test_without_since_fetches_only_days_after_the_newest(fast_library: Library, repo: FakeDigestRepo,
+def test_without_since_fetches_only_days_after_the_newest(fast_library: Components, repo: FakeDigestRepo,
                                                           sleeps: Sleeps, samples_dir: Path) -> None:
     syncer = make_syncer(fast_library, repo, None, sleeps, recheck_days=0)
     first = syncer.run()  # empty store: the newest sync_initial_days days
@@ -113,7 +115,7 @@ def test_without_since_fetches_only_days_after_the_newest(fast_library: Library,
     assert fast_library.catalog.dates()[0] == "2025-02-06"
 
 
-def test_a_day_changed_upstream_reembeds_only_what_changed(fast_library: Library, repo: FakeDigestRepo,
+def test_a_day_changed_upstream_reembeds_only_what_changed(fast_library: Components, repo: FakeDigestRepo,
                                                            sleeps: Sleeps) -> None:
     syncer = make_syncer(fast_library, repo, None, sleeps)
     syncer.run(SINCE)
@@ -132,14 +134,14 @@ def test_a_day_changed_upstream_reembeds_only_what_changed(fast_library: Library
     assert consistent(fast_library)[0] == 14
 
 
-def test_429_waits_as_retry_after_asks_then_succeeds(fast_library: Library, repo: FakeDigestRepo,
+def test_429_waits_as_retry_after_asks_then_succeeds(fast_library: Components, repo: FakeDigestRepo,
                                                      sleeps: Sleeps) -> None:
     repo.fail(day_path("2024-11-22"), "rate_limit", retry_after=7)
     report = make_syncer(fast_library, repo, None, sleeps).run(SINCE)
     assert report.ok and sorted(report.days_fetched) == list(DAYS) and sleeps == [7.0]
 
 
-def test_5xx_retries_with_backoff_then_gives_up_on_that_day_only(fast_library: Library, repo: FakeDigestRepo,
+def test_5xx_retries_with_backoff_then_gives_up_on_that_day_only(fast_library: Components, repo: FakeDigestRepo,
                                                                  sleeps: Sleeps) -> None:
     repo.fail(day_path("2024-11-19"), "status", code=502, times=2)
     repo.fail(day_path("2024-11-22"), "status", code=500, times=10)
@@ -154,13 +156,13 @@ def test_5xx_retries_with_backoff_then_gives_up_on_that_day_only(fast_library: L
     assert later.ok and later.days_fetched == ["2024-11-22"] and consistent(fast_library)[0] == 15
 
 
-def test_a_timeout_is_retried(fast_library: Library, repo: FakeDigestRepo, sleeps: Sleeps) -> None:
+def test_a_timeout_is_retried(fast_library: Components, repo: FakeDigestRepo, sleeps: Sleeps) -> None:
     repo.fail(day_path("2025-02-05"), "timeout", seconds=3)
     report = make_syncer(fast_library, repo, None, sleeps, timeout_s=0.5).run(SINCE)
     assert report.ok and len(sleeps) == 1 and consistent(fast_library)[0] == 15
 
 
-def test_a_truncated_body_is_rejected_never_ingested(fast_library: Library, repo: FakeDigestRepo,
+def test_a_truncated_body_is_rejected_never_ingested(fast_library: Components, repo: FakeDigestRepo,
                                                      sleeps: Sleeps) -> None:
     repo.fail(day_path("2025-02-05"), "truncate", fraction=0.6, times=4)
     report = make_syncer(fast_library, repo, None, sleeps).run(SINCE)
@@ -168,7 +170,7 @@ def test_a_truncated_body_is_rejected_never_ingested(fast_library: Library, repo
     assert "2025-02-05" not in fast_library.catalog.dates() and consistent(fast_library)[0] == 10
 
 
-def test_a_day_file_cut_mid_paper_is_rejected_whole(fast_library: Library, repo: FakeDigestRepo,
+def test_a_day_file_cut_mid_paper_is_rejected_whole(fast_library: Components, repo: FakeDigestRepo,
                                                     sleeps: Sleeps) -> None:
     text = repo.text(day_path("2025-02-05"))
     assert text is not None
@@ -178,21 +180,21 @@ def test_a_day_file_cut_mid_paper_is_rejected_whole(fast_library: Library, repo:
     assert "2025-02-05" not in fast_library.catalog.dates()
 
 
-def test_an_html_error_page_is_rejected(fast_library: Library, repo: FakeDigestRepo, sleeps: Sleeps) -> None:
+def test_an_html_error_page_is_rejected(fast_library: Components, repo: FakeDigestRepo, sleeps: Sleeps) -> None:
     repo.fail(day_path("2024-11-19"), "html")
     report = make_syncer(fast_library, repo, None, sleeps).run(SINCE)
     assert [d["date"] for d in report.days_failed] == ["2024-11-19"] and "HTML" in report.days_failed[0]["error"]
     assert "2024-11-19" not in fast_library.catalog.dates()
 
 
-def test_a_broken_list_of_days_fails_the_run_cleanly(fast_library: Library, repo: FakeDigestRepo,
+def test_a_broken_list_of_days_fails_the_run_cleanly(fast_library: Components, repo: FakeDigestRepo,
                                                      sleeps: Sleeps) -> None:
     repo.fail("paper_logs/papers_list.csv", "html")
     report = make_syncer(fast_library, repo, None, sleeps).run(SINCE)
     assert not report.ok and "list of days" in report.errors[0] and fast_library.catalog.counts()["papers"] == 0
 
 
-def test_malformed_hugging_face_json_never_blocks_the_digest(fast_library: Library, repo: FakeDigestRepo,
+def test_malformed_hugging_face_json_never_blocks_the_digest(fast_library: Components, repo: FakeDigestRepo,
                                                              hf: FakeHuggingFace, sleeps: Sleeps) -> None:
     hf.fail("daily_papers", "garbage_json", times=3)
     syncer = make_syncer(fast_library, repo, hf, sleeps)
@@ -208,7 +210,7 @@ def test_malformed_hugging_face_json_never_blocks_the_digest(fast_library: Libra
     consistent(fast_library)
 
 
-def test_papers_missing_from_the_daily_list_are_looked_up_one_by_one(fast_library: Library,
+def test_papers_missing_from_the_daily_list_are_looked_up_one_by_one(fast_library: Components,
                                                                      repo: FakeDigestRepo, hf: FakeHuggingFace,
                                                                      sleeps: Sleeps) -> None:
     hf.add_paper("2024-11-19", "2411.09661", "Adaptive Decoding", "An English abstract.", 5, listed=False)

@@ -20,12 +20,12 @@ from bot.cli import main
 from bot.ops.health import HealthServer, TelegramMonitor, check, probe_url
 from bot.telegram.request import MonitoredRequest, monitored_requests
 from config.settings import Settings, load_settings
-from rag.answer import AnswerEngine
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.components import Components
+from rag.ingest import Indexer, ingest_paths
 from rag.memory import ConversationMemory
+from rag.service import Papers
 from tests.chroma_server import free_port
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, open_components
 from tests.fakes.fixtures import running_bot_api
 from tests.helpers import HashEmbedding
 
@@ -42,16 +42,13 @@ DOCUMENTED_METRICS = {
 TOKEN = "123456789:AAFakeTokenForPapersbotTests_0123456"
 PUSHED = datetime(2025, 2, 5, 8, 0, 3, tzinfo=UTC)
 
-TOKEN = "123456789:AAFakeTokenForPapersbotTests_0123456"
-PUSHED = datetime(2025, 2, 5, 8, 0, 3, tzinfo=UTC)
-
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
     """The 15 sample papers with the hash embedder, shared by the module's (read-only) tests."""
-    library = Library.open(load_settings(data_dir=tmp_path_factory.mktemp("health") / "data"),
+    library = open_components(load_settings(data_dir=tmp_path_factory.mktemp("health") / "data"),
                            embedder=HashEmbedding())
-    assert ingest_paths(library, [str(SAMPLES)]).added == 15
+    assert ingest_paths(Indexer.from_components(library), [str(SAMPLES)]).added == 15
     yield library
     library.close()
 
@@ -88,10 +85,10 @@ def metrics(text: str) -> dict[str, float]:
     return out
 
 
-def test_healthz_and_metrics_report_the_index_pushes_and_telegram(library: Library) -> None:
+def test_healthz_and_metrics_report_the_index_pushes_and_telegram(library: Components) -> None:
     monitor = TelegramMonitor()
     monitor.succeeded()
-    server = HealthServer(library, telegram=monitor, last_push=lambda: PUSHED, pushes_sent=lambda: 3)
+    server = HealthServer(Papers(library), telegram=monitor, last_push=lambda: PUSHED, pushes_sent=lambda: 3)
     base = lambda: f"http://127.0.0.1:{server.port}"  # noqa: E731 - the port is known once started
 
     def scenario() -> tuple[Any, ...]:
@@ -101,7 +98,7 @@ def test_healthz_and_metrics_report_the_index_pushes_and_telegram(library: Libra
     health, prom, missing, post, head = serving(server, scenario)
     assert health[0] == 200
     body = json.loads(health[1])
-    stats = library.stats()
+    stats = Papers(library).stats()
     last_ingest = library.catalog.last_ingest()
     assert last_ingest is not None and abs((datetime.now(UTC) - last_ingest).total_seconds()) < 120
     assert body["status"] == "ok" and body["problems"] == []
@@ -128,9 +125,9 @@ def test_healthz_and_metrics_report_the_index_pushes_and_telegram(library: Libra
     assert missing[0] == 404 and post[0] == 405 and head == (200, "")
 
 
-def test_metrics_content_negotiation(library: Library) -> None:
+def test_metrics_content_negotiation(library: Components) -> None:
     """Prometheus' text format 0.0.4 by default, OpenMetrics when the scraper asks for it (prometheus_client)."""
-    server = HealthServer(library, cache_s=0)
+    server = HealthServer(Papers(library), cache_s=0)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def fetch(accept: str | None) -> tuple[str, str, str]:
@@ -146,7 +143,7 @@ def test_metrics_content_negotiation(library: Library) -> None:
     assert open_metrics[2].endswith("# EOF\n") and "papersbot_papers 15.0" in open_metrics[2]
 
 
-def test_metrics_report_the_engines_steps_and_answers(library: Library) -> None:
+def test_metrics_report_the_engines_steps_and_answers(library: Components) -> None:
     """The answer engine's record (rag.instrumentation.EngineMetrics, fed by LlamaIndex spans and events)
     becomes a summary per step and counters of questions, routes and LLM outcomes."""
     from rag.instrumentation import AnswerEvent, EngineMetrics
@@ -160,7 +157,7 @@ def test_metrics_report_the_engines_steps_and_answers(library: Library) -> None:
                                 llm_failed=False))
     record.answered(AnswerEvent(mode="search", language="ko", covered=False, citations=0, llm_used=False,
                                 llm_failed=True, llm_reason="HTTP 401"))
-    server = HealthServer(library, cache_s=0)
+    server = HealthServer(Papers(library), cache_s=0)
     assert "papersbot_engine_step_seconds" not in asyncio.run(server.metrics())  # nothing attached
     server.engine = record
     text = asyncio.run(server.metrics())
@@ -176,11 +173,11 @@ def test_metrics_report_the_engines_steps_and_answers(library: Library) -> None:
     assert (values["papersbot_llm_answers_total"], values["papersbot_llm_failures_total"]) == (1, 1)
 
 
-def test_telegram_down_is_degraded_then_unhealthy(library: Library) -> None:
+def test_telegram_down_is_degraded_then_unhealthy(library: Components) -> None:
     now = [1_000_000.0]
     clock = lambda: now[0]  # noqa: E731
     monitor = TelegramMonitor(clock=clock)
-    server = HealthServer(library, telegram=monitor, telegram_grace_s=300, cache_s=0, clock=clock)
+    server = HealthServer(Papers(library), telegram=monitor, telegram_grace_s=300, cache_s=0, clock=clock)
     closed = free_port()
 
     async def scenario() -> list[tuple[int, dict[str, Any]]]:
@@ -211,12 +208,13 @@ def test_telegram_down_is_degraded_then_unhealthy(library: Library) -> None:
     assert (monitor.requests, monitor.failures) == (2, 1)
 
 
-def test_a_failing_library_is_unhealthy(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_library_is_unhealthy(library: Components, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken() -> dict[str, Any]:
         raise RuntimeError(f"chroma at https://u:{TOKEN}@chroma:8000 refused")
 
-    monkeypatch.setattr(library, "stats", broken)
-    server = HealthServer(library)
+    papers = Papers(library)
+    monkeypatch.setattr(papers, "stats", broken)
+    server = HealthServer(papers)
     code, body = asyncio.run(server.health())
     assert code == 503 and body["status"] == "unhealthy" and body["telegram"] is None
     assert "RuntimeError" in body["index"]["error"] and TOKEN not in json.dumps(body)
@@ -225,9 +223,9 @@ def test_a_failing_library_is_unhealthy(library: Library, monkeypatch: pytest.Mo
     assert "papersbot_papers" not in values
 
 
-def test_an_empty_index_is_degraded_and_quiet_bots_are_probed(fast_library: Library) -> None:
+def test_an_empty_index_is_degraded_and_quiet_bots_are_probed(fast_library: Components) -> None:
     monitor = TelegramMonitor()
-    server = HealthServer(fast_library, telegram=monitor, probe_interval_s=0.05)
+    server = HealthServer(Papers(fast_library), telegram=monitor, probe_interval_s=0.05)
     probes: list[float] = []
 
     async def probe() -> None:
@@ -247,7 +245,7 @@ def test_an_empty_index_is_degraded_and_quiet_bots_are_probed(fast_library: Libr
     assert 1 <= len(probes) <= 7 and body["telegram"]["up"] is True
 
 
-def test_probe_url_and_the_health_command(library: Library, tmp_path: Path) -> None:
+def test_probe_url_and_the_health_command(library: Components, tmp_path: Path) -> None:
     def at(listen: str, port: int | None = 8080) -> str | None:
         return probe_url(load_settings(data_dir=tmp_path, health_port=port, health_listen=listen).health)
 
@@ -266,8 +264,8 @@ def test_probe_url_and_the_health_command(library: Library, tmp_path: Path) -> N
     code, _, err = run_check(closed)
     assert code == 1 and "did not answer" in err
 
-    server = HealthServer(library, telegram=TelegramMonitor())  # no round trip yet: degraded, still 200
-    sick = HealthServer(library, telegram=TelegramMonitor(), telegram_grace_s=0)
+    server = HealthServer(Papers(library), telegram=TelegramMonitor())  # no round trip yet: degraded, still 200
+    sick = HealthServer(Papers(library), telegram=TelegramMonitor(), telegram_grace_s=0)
     sick.telegram.failed("ConnectError: refused")  # type: ignore[union-attr]
 
     def scenario() -> tuple[tuple[int, str, str], tuple[int, str, str]]:
@@ -289,12 +287,12 @@ async def _with(server: HealthServer, scenario: Callable[[], T]) -> T:
 
 
 @pytest.mark.usefixtures("restore_root")
-def test_cli_health_exit_codes(library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_cli_health_exit_codes(library: Components, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     data = str(tmp_path / "cli")
     assert main(["--data-dir", data, "health"]) == 2
     assert "PAPERSBOT_HEALTH_PORT" in capsys.readouterr().err
-    server = HealthServer(library)
+    server = HealthServer(Papers(library))
 
     def scenario() -> int:
         monkeypatch.setenv("PAPERSBOT_HEALTH_PORT", str(server.port))
@@ -304,7 +302,7 @@ def test_cli_health_exit_codes(library: Library, tmp_path: Path, monkeypatch: py
     assert json.loads(capsys.readouterr().out)["index"]["papers"] == 15
 
 
-def test_the_running_bot_serves_health(library: Library, tmp_path: Path) -> None:
+def test_the_running_bot_serves_health(library: Components, tmp_path: Path) -> None:
     """build_application(health=...) starts the server in post_init; the bot's own Bot API traffic (through
     the monitored requests) makes Telegram 'up'; the subscription store provides the last push."""
     from tests.bot.telegram.harness import bot_settings, serve
@@ -313,8 +311,8 @@ def test_the_running_bot_serves_health(library: Library, tmp_path: Path) -> None
         settings = bot_settings(srv, tmp_path / "bot")
         monitor = TelegramMonitor()
         request, get_updates = monitored_requests(monitor)
-        health = HealthServer(library, telegram=monitor)
-        engine = AnswerEngine(library, None, ConversationMemory(6, 100))
+        health = HealthServer(Papers(library), telegram=monitor)
+        engine = Papers(library, llm=None, memory=ConversationMemory(6, 100))
         from bot.telegram.app import build_application
 
         app = build_application(settings, engine, request=request, get_updates_request=get_updates, health=health)
@@ -368,12 +366,12 @@ def test_papersbot_bot_process_serves_health_and_logs_json(tmp_path: Path) -> No
     assert any(e["logger"] == "papersbot.health" and "listening" in e["message"] for e in events), log
 
 
-def test_the_last_sync_is_reported_and_a_failed_one_degrades(fast_library: Library) -> None:
+def test_the_last_sync_is_reported_and_a_failed_one_degrades(fast_library: Components) -> None:
     from rag.sync import LAST_SYNC_KEY, SyncReport
 
     library = fast_library
-    ingest_paths(library, [str(SAMPLES)])
-    health = HealthServer(library, cache_s=0)
+    ingest_paths(Indexer.from_components(library), [str(SAMPLES)])
+    health = HealthServer(Papers(library), cache_s=0)
     code, body = asyncio.run(health.health())
     assert body["sync"] is None  # never synced
     report = SyncReport(days_fetched=["2025-02-05"], finished_at="2025-02-06T00:05:00+00:00")

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from bot.telegram.app import App, build_application
 from config.settings import Settings, load_settings
-from rag.answer import AnswerEngine
+from rag.service import Papers
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.tg_html import parse_telegram_html
 
@@ -52,7 +52,7 @@ def serve(app: App, scenario: Callable[[], T]) -> T:
     return asyncio.run(main())
 
 
-def run_bot(srv: FakeBotAPI, settings: Settings, engine: AnswerEngine, scenario: Callable[[], T],
+def run_bot(srv: FakeBotAPI, settings: Settings, engine: Papers, scenario: Callable[[], T],
             **kwargs: Any) -> T:
     return serve(build_application(settings, engine, **kwargs), scenario)
 

@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 
 from bot.telegram.app import build_application
-from rag.answer import AnswerEngine
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.ingest import Indexer, ingest_paths
 from rag.memory import ConversationMemory
+from rag.service import Papers
 from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api
 
@@ -28,13 +27,13 @@ GAUSSIAN = "https://arxiv.org/abs/2411.14384"
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnswerEngine]:
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Papers]:
     from config.settings import load_settings
 
-    library = Library.open(load_settings(data_dir=tmp_path_factory.mktemp("library")))
-    report = ingest_paths(library, [str(SAMPLES)])
+    library = open_components(load_settings(data_dir=tmp_path_factory.mktemp("library")))
+    report = ingest_paths(Indexer.from_components(library), [str(SAMPLES)])
     assert report.added == 15
-    engine = AnswerEngine(library, None, ConversationMemory(6, 1000))
+    engine = Papers(library, llm=None, memory=ConversationMemory(6, 1000))
     engine.ask("warm-up: OmniHuman-1")  # loads Kiwi and the e5 engine once, outside the timed tests
     yield engine
     library.close()
@@ -46,12 +45,12 @@ def srv() -> Iterator[FakeBotAPI]:
         yield server
 
 
-def start_bot(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
+def start_bot(srv: FakeBotAPI, engine: Papers, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
     app = build_application(bot_settings(srv, tmp_path / "bot", **settings), engine)
     return serve(app, scenario)
 
 
-def test_commands_menu_and_help(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_commands_menu_and_help(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         srv.push_command(11, "/start")
         (msg,) = srv.wait_for_messages(11, 1, timeout=10)
@@ -66,7 +65,7 @@ def test_commands_menu_and_help(srv: FakeBotAPI, engine: AnswerEngine, tmp_path:
     assert "stats" in [c["command"] for c in admin]
 
 
-def test_korean_and_english_questions_cite_the_right_papers(srv: FakeBotAPI, engine: AnswerEngine,
+def test_korean_and_english_questions_cite_the_right_papers(srv: FakeBotAPI, engine: Papers,
                                                             tmp_path: Path) -> None:
     def scenario() -> None:
         srv.push_text(21, "OmniHuman-1은 어떤 모델이야?")
@@ -83,7 +82,7 @@ def test_korean_and_english_questions_cite_the_right_papers(srv: FakeBotAPI, eng
     assert {"chat_id": 21, "action": "typing"} in actions and {"chat_id": 22, "action": "typing"} in actions
 
 
-def test_group_answers_mentions_replies_and_ask_only(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_group_answers_mentions_replies_and_ask_only(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     group = -500
 
     def scenario() -> None:
@@ -108,7 +107,7 @@ def test_group_answers_mentions_replies_and_ask_only(srv: FakeBotAPI, engine: An
     assert [links(m)[0] for m in sent] == [OMNI, GAUSSIAN, GAUSSIAN]
 
 
-def test_top_command(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_top_command(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         srv.push_command(31, "/top 2025-02-05")
         (top,) = srv.wait_for_messages(31, 1, timeout=10)
@@ -130,7 +129,7 @@ def test_top_command(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> N
     assert str(bad["plain"]).startswith("Usage: /top")
 
 
-def test_paper_command(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_paper_command(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         for command in ("/paper 2502.01061", "/paper https://arxiv.org/abs/2411.14384v2", "/paper 2501.99999",
                         "/paper hello", "/paper"):
@@ -149,7 +148,7 @@ def test_paper_command(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) ->
     assert "doesn't look like an arXiv id" in bad["plain"] and "arXiv id or link" in empty["plain"]
 
 
-def test_search_and_reset(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_search_and_reset(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         srv.push_command(51, "/search gaussian splatting 3D")
         (found,) = srv.wait_for_messages(51, 1, timeout=20)
@@ -161,7 +160,7 @@ def test_search_and_reset(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path)
     assert "forgotten" in srv.messages_to(51)[1]["plain"]
 
 
-def test_a_4000_character_question_is_clipped_and_answered(srv: FakeBotAPI, engine: AnswerEngine,
+def test_a_4000_character_question_is_clipped_and_answered(srv: FakeBotAPI, engine: Papers,
                                                           tmp_path: Path) -> None:
     filler = "오디오와 포즈 조건으로 사람 영상을 만드는 모델. " * 200
     question = ("OmniHuman-1 인물 애니메이션 모델에 대해 알려줘. " + filler)[:4000]
@@ -176,7 +175,7 @@ def test_a_4000_character_question_is_clipped_and_answered(srv: FakeBotAPI, engi
     start_bot(srv, engine, tmp_path, scenario)
 
 
-def test_429_is_retried_and_delivered_once(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_429_is_retried_and_delivered_once(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     srv.fail_next("sendMessage", 429, retry_after=1, chat_id=71)
 
     def scenario() -> None:
@@ -191,7 +190,7 @@ def test_429_is_retried_and_delivered_once(srv: FakeBotAPI, engine: AnswerEngine
     assert len(srv.messages_to(71)) == 1
 
 
-def test_403_is_handled_and_others_are_still_served(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path,
+def test_403_is_handled_and_others_are_still_served(srv: FakeBotAPI, engine: Papers, tmp_path: Path,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     srv.fail_next("sendMessage", 403, chat_id=81, times=None)
 
@@ -209,7 +208,7 @@ def test_403_is_handled_and_others_are_still_served(srv: FakeBotAPI, engine: Ans
     assert "blocked" in caplog.text and srv.token not in caplog.text
 
 
-def test_bad_entity_falls_back_to_plain_text(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_bad_entity_falls_back_to_plain_text(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         srv.fail_next("sendMessage", 400, chat_id=91)  # "can't parse entities"
         srv.push_command(91, "/paper 2502.01061")
@@ -226,7 +225,7 @@ def test_bad_entity_falls_back_to_plain_text(srv: FakeBotAPI, engine: AnswerEngi
     assert f"({OMNI})" in str(answer["text"])  # links keep their target in plain text
 
 
-def test_fifty_chats_at_once_are_all_answered(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_fifty_chats_at_once_are_all_answered(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     topics = [("OmniHuman-1은 어떤 모델이야?", OMNI), ("Gaussian splatting single image to 3D paper?", GAUSSIAN)]
     chats = list(range(1000, 1050))
 

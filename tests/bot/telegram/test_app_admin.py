@@ -18,13 +18,14 @@ import pytest
 from bot.telegram.app import build_application, run
 from bot.telegram.errors import RedactToken
 from config.settings import load_settings
-from rag.answer import Answer, AnswerEngine
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.answer import Answer
+from rag.components import Components
+from rag.ingest import Indexer, ingest_paths
 from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
+from rag.service import Papers
 from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api, running_openai
 from tests.helpers import HashEmbedding
@@ -50,19 +51,19 @@ Authors: Alice <Admin>, Bob & Co
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
     folder = tmp_path_factory.mktemp("digests")
     (folder / "2025-03-01.md").write_text(digest("2025-03-01", NASTY_ID, NASTY_TITLE), encoding="utf-8")
-    library = Library.open(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
-    report = ingest_paths(library, [str(SAMPLES), str(folder)])
+    library = open_components(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
+    report = ingest_paths(Indexer.from_components(library), [str(SAMPLES), str(folder)])
     assert report.added == 16 and not report.problems
     yield library
     library.close()
 
 
 @pytest.fixture
-def engine(library: Library) -> AnswerEngine:
-    return AnswerEngine(library, None, ConversationMemory(6, 1000))
+def engine(library: Components) -> Papers:
+    return Papers(library, llm=None, memory=ConversationMemory(6, 1000))
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def srv() -> Iterator[FakeBotAPI]:
         yield server
 
 
-def start_bot(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
+def start_bot(srv: FakeBotAPI, engine: Papers, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
     settings.setdefault("telegram_admin_ids", [ADMIN])
     return serve(build_application(bot_settings(srv, tmp_path / "bot", **settings), engine), scenario)
 
@@ -80,7 +81,7 @@ def squash(value: str) -> str:
     return re.sub(r"\s+", "", value)
 
 
-def test_title_with_tags_and_ampersand_is_escaped(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_title_with_tags_and_ampersand_is_escaped(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         srv.push_command(10, f"/paper {NASTY_ID}")
         srv.push_command(11, "/top 2025-03-01")
@@ -100,13 +101,13 @@ def test_title_with_tags_and_ampersand_is_escaped(srv: FakeBotAPI, engine: Answe
     assert [e["type"] for e in paper["entities"]].count("bold") == 4  # the title and three section labels
 
 
-def test_long_llm_answer_is_split_into_valid_parts(srv: FakeBotAPI, library: Library, tmp_path: Path) -> None:
+def test_long_llm_answer_is_split_into_valid_parts(srv: FakeBotAPI, library: Components, tmp_path: Path) -> None:
     sentence = "OmniHuman-1은 <DiT> & 오디오·포즈 조건을 함께 씁니다 [1]. "
     long_text = (sentence * 260).strip()
     with running_openai(default_reply=long_text) as oai:
         llm_settings = load_settings(data_dir=tmp_path / "llm", llm_base_url=oai.base_url, llm_api_key="k",
                                      llm_max_retries=0, llm_model="fake-model")
-        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings.llm), ConversationMemory(6, 100))
+        engine = Papers(library, llm=ChatLLM.from_settings(llm_settings.llm), memory=ConversationMemory(6, 100))
 
         def scenario() -> None:
             srv.push_text(20, "OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?")
@@ -131,8 +132,8 @@ def test_long_llm_answer_is_split_into_valid_parts(srv: FakeBotAPI, library: Lib
     assert parts[0]["message"].get("reply_to_message") is None  # private chats get no quote
 
 
-def test_admin_uploads_a_digest_and_others_are_refused(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path,
-                                                       library: Library) -> None:
+def test_admin_uploads_a_digest_and_others_are_refused(srv: FakeBotAPI, engine: Papers, tmp_path: Path,
+                                                       library: Components) -> None:
     new = digest("2025-03-02", "2503.00002", "Uploaded & Indexed", votes=3).encode()
 
     def scenario() -> None:
@@ -164,7 +165,7 @@ def test_admin_uploads_a_digest_and_others_are_refused(srv: FakeBotAPI, engine: 
     assert library.catalog.get("2503.00002") is not None
 
 
-def test_upload_with_problems_reports_them(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_upload_with_problems_reports_them(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     broken = b"## Daily Papers (2025-03-03)\n\n### [No votes <here>](https://arxiv.org/abs/2503.00003)\n\nAuthors: A\n"
 
     def scenario() -> None:
@@ -177,7 +178,7 @@ def test_upload_with_problems_reports_them(srv: FakeBotAPI, engine: AnswerEngine
     assert re.search(r"broken\.md:\d+: error: ", str(msg["plain"])) and "/tmp" not in str(msg["plain"])
 
 
-def test_allowlist(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_allowlist(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         srv.push_text(701, "OmniHuman-1?")
         srv.push_text(700, "OmniHuman-1?")
@@ -196,7 +197,7 @@ def test_allowlist(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> Non
     assert "OmniHuman" in srv.messages_to(700)[0]["plain"] and "OmniHuman" in srv.messages_to(ADMIN)[0]["plain"]
 
 
-def test_question_rate_limit(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_question_rate_limit(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         for n in range(3):
             srv.push_text(800, f"OmniHuman-1 question {n}?")
@@ -212,7 +213,7 @@ def test_question_rate_limit(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Pa
     assert not any("asking a little fast" in m["plain"] for m in srv.messages_to(ADMIN))  # admins are exempt
 
 
-def test_handler_crash_is_logged_redacted_and_the_user_told(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path,
+def test_handler_crash_is_logged_redacted_and_the_user_told(srv: FakeBotAPI, engine: Papers, tmp_path: Path,
                                                             caplog: pytest.LogCaptureFixture,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     def explode(question: str, conversation_id: str | None = None, **kwargs: Any) -> Answer:
@@ -235,7 +236,7 @@ def test_handler_crash_is_logged_redacted_and_the_user_told(srv: FakeBotAPI, eng
     assert srv.token not in caplog.text
 
 
-def test_a_slow_question_does_not_stall_other_chats(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path,
+def test_a_slow_question_does_not_stall_other_chats(srv: FakeBotAPI, engine: Papers, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
     original = engine.ask
@@ -261,7 +262,7 @@ def test_a_slow_question_does_not_stall_other_chats(srv: FakeBotAPI, engine: Ans
     start_bot(srv, engine, tmp_path, scenario)
 
 
-def test_edited_messages_are_not_answered_again(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_edited_messages_are_not_answered_again(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         srv.push_text(50, "OmniHuman-1?")
         (msg,) = srv.wait_for_messages(50, 1, timeout=10)

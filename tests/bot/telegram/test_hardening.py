@@ -21,13 +21,13 @@ from bot.ops.health import HealthServer, TelegramMonitor
 from bot.telegram.app import build_application
 from bot.telegram.request import monitored_requests
 from config.settings import load_settings
-from rag.answer import AnswerEngine
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.components import Components
+from rag.ingest import Indexer, ingest_paths
 from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
+from rag.service import Papers
 from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api, running_openai
 from tests.helpers import HashEmbedding
@@ -36,16 +36,16 @@ ADMIN = 900
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
-    library = Library.open(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
-    assert ingest_paths(library, [str(SAMPLES)]).added == 15
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
+    library = open_components(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
+    assert ingest_paths(Indexer.from_components(library), [str(SAMPLES)]).added == 15
     yield library
     library.close()
 
 
 @pytest.fixture
-def engine(library: Library) -> AnswerEngine:
-    return AnswerEngine(library, None, ConversationMemory(6, 1000))
+def engine(library: Components) -> Papers:
+    return Papers(library, llm=None, memory=ConversationMemory(6, 1000))
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def srv() -> Iterator[FakeBotAPI]:
         yield server
 
 
-def start_bot(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
+def start_bot(srv: FakeBotAPI, engine: Papers, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
     settings.setdefault("telegram_admin_ids", [ADMIN])
     return serve(build_application(bot_settings(srv, tmp_path / "bot", **settings), engine), scenario)
 
@@ -81,12 +81,12 @@ def wait_for(condition: Any, timeout: float, what: str) -> Any:
 
 # --- 1. deaf but "healthy" -------------------------------------------------------------------------------
 def test_1_getupdates_404_and_401_keep_polling_and_healthz_says_unhealthy(
-        srv: FakeBotAPI, library: Library, engine: AnswerEngine, tmp_path: Path) -> None:
+        srv: FakeBotAPI, library: Components, engine: Papers, tmp_path: Path) -> None:
     """PTB stops polling for good on a 401/404 to getUpdates; ours retries with backoff, /healthz reports
     the silence as unhealthy after updates_max_age_s, and the bot answers once the Bot API is back."""
     monitor = TelegramMonitor()
     request, get_updates = monitored_requests(monitor)
-    health = HealthServer(library, telegram=monitor, updates_max_age_s=3, cache_s=0)
+    health = HealthServer(Papers(library), telegram=monitor, updates_max_age_s=3, cache_s=0)
     app = build_application(bot_settings(srv, tmp_path / "bot"), engine, request=request,
                             get_updates_request=get_updates, health=health)
 
@@ -116,7 +116,7 @@ def test_1_getupdates_404_and_401_keep_polling_and_healthz_says_unhealthy(
 
 
 # --- 4. malformed arguments get the usage line ----------------------------------------------------------
-def test_4_malformed_top_arguments_get_the_usage_line(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path,
+def test_4_malformed_top_arguments_get_the_usage_line(srv: FakeBotAPI, engine: Papers, tmp_path: Path,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     """"²" is a digit to str.isdigit() but not to int(): it used to crash the handler."""
     commands = ["/top ²", "/top ⁵ today", "/top 2025-02-05 ¹²", "/top 2025-13-45", "/top 9999", "/top ٣"]
@@ -134,7 +134,7 @@ def test_4_malformed_top_arguments_get_the_usage_line(srv: FakeBotAPI, engine: A
 
 
 # --- 7a. /top yesterday is the digest before the newest -----------------------------------------------------
-def test_7a_top_yesterday_is_the_previous_digest(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_7a_top_yesterday_is_the_previous_digest(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         for n, command in enumerate(["/top yesterday", "/top 어제 2"], start=1):
             srv.push_command(13, command)
@@ -148,7 +148,7 @@ def test_7a_top_yesterday_is_the_previous_digest(srv: FakeBotAPI, engine: Answer
 
 
 # --- 7c. /paper with trailing punctuation ---------------------------------------------------------------
-def test_7c_paper_id_with_trailing_punctuation(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_7c_paper_id_with_trailing_punctuation(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     commands = ["/paper 2502.01061.", "/paper (2502.01061),", "/paper “2502.01061”", "/paper arxiv.org/abs/2502.01061!",
                 "/paper arXiv:2502.01061;"]
 
@@ -163,7 +163,7 @@ def test_7c_paper_id_with_trailing_punctuation(srv: FakeBotAPI, engine: AnswerEn
 
 
 # --- 3. commands for other bots are not ours --------------------------------------------------------------
-def test_3_commands_addressed_to_another_bot_get_silence(srv: FakeBotAPI, engine: AnswerEngine,
+def test_3_commands_addressed_to_another_bot_get_silence(srv: FakeBotAPI, engine: Papers,
                                                           tmp_path: Path) -> None:
     refused_group, allowed_group = -703, -704
 
@@ -189,7 +189,7 @@ def test_3_commands_addressed_to_another_bot_get_silence(srv: FakeBotAPI, engine
 
 # --- 5. one note per cool-down, one refusal per period ---------------------------------------------------
 def test_5_a_burst_gets_its_answers_and_one_note_and_a_refused_user_one_refusal(
-        srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+        srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     def scenario() -> None:
         for n in range(30):
             srv.push_text(16, f"OmniHuman-1 question {n}?")
@@ -214,7 +214,7 @@ def test_5_a_burst_gets_its_answers_and_one_note_and_a_refused_user_one_refusal(
 LINKABLE = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://|\bwww\.|[\w.+-]+@[\w-]+\.\w|(?<![\w.])(?:[\w-]+\.)+[a-z]{2,}\b(?!\.\d)")
 
 
-def test_2_model_links_without_a_scheme_are_removed_without_debris(srv: FakeBotAPI, library: Library,
+def test_2_model_links_without_a_scheme_are_removed_without_debris(srv: FakeBotAPI, library: Components,
                                                                      tmp_path: Path) -> None:
     reply = ("OmniHuman-1은 인물 애니메이션 모델입니다 [1]. 추가로 evil.example.com/login 도 참고하세요 ([9]). "
              "원문은 arxiv.org/abs/2999.00001 에 있고, 커뮤니티는 t.me/joinchat/abc 와 www.x.org 입니다 [1]. "
@@ -222,7 +222,7 @@ def test_2_model_links_without_a_scheme_are_removed_without_debris(srv: FakeBotA
     with running_openai(default_reply=reply) as oai:
         llm_settings = load_settings(data_dir=tmp_path / "llm", llm_base_url=oai.base_url, llm_api_key="k",
                                      llm_max_retries=0, llm_model="fake-model")
-        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings.llm), ConversationMemory(6, 100))
+        engine = Papers(library, llm=ChatLLM.from_settings(llm_settings.llm), memory=ConversationMemory(6, 100))
 
         def scenario() -> None:
             srv.push_text(18, "OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?")
@@ -245,16 +245,16 @@ def test_2_model_links_without_a_scheme_are_removed_without_debris(srv: FakeBotA
 
 # --- 6. users read their language; operators get the details ---------------------------------------------
 def test_6_korean_replies_carry_no_internal_english_and_healthz_has_the_details(
-        srv: FakeBotAPI, library: Library, tmp_path: Path) -> None:
+        srv: FakeBotAPI, library: Components, tmp_path: Path) -> None:
     with running_openai() as oai:
         for _ in range(3):
             oai.script_error(401)
         llm_settings = load_settings(data_dir=tmp_path / "llm", llm_base_url=oai.base_url, llm_api_key="k",
                                      llm_max_retries=0, llm_model="fake-model")
-        engine = AnswerEngine(library, ChatLLM.from_settings(llm_settings.llm), ConversationMemory(6, 100))
+        engine = Papers(library, llm=ChatLLM.from_settings(llm_settings.llm), memory=ConversationMemory(6, 100))
         monitor = TelegramMonitor()
         request, get_updates = monitored_requests(monitor)
-        health = HealthServer(library, telegram=monitor, cache_s=0)
+        health = HealthServer(Papers(library), telegram=monitor, cache_s=0)
         app = build_application(bot_settings(srv, tmp_path / "bot"), engine, request=request,
                                 get_updates_request=get_updates, health=health)
         questions = ["OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?",
@@ -282,7 +282,7 @@ def test_6_korean_replies_carry_no_internal_english_and_healthz_has_the_details(
 
 
 # --- 7b. time zones: any case, UTC±N understood, the rest refused clearly --------------------------------
-def test_7b_subscribe_time_zones_case_insensitive_and_utc_offsets(srv: FakeBotAPI, engine: AnswerEngine,
+def test_7b_subscribe_time_zones_case_insensitive_and_utc_offsets(srv: FakeBotAPI, engine: Papers,
                                                                    tmp_path: Path) -> None:
     from rag.storage.subscriptions import SubscriptionStore
 
@@ -315,7 +315,7 @@ def test_7b_subscribe_time_zones_case_insensitive_and_utc_offsets(srv: FakeBotAP
 
 
 # --- 7d. an oversize upload is told "too large" -----------------------------------------------------------
-def test_7d_oversize_uploads_are_told_too_large(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_7d_oversize_uploads_are_told_too_large(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     """Bots can download at most 20 MB (getFile answers "file is too big"), whatever max_digest_mb says."""
     big = b"# digest\n" + b"x" * (21 * 1024 * 1024)
 
@@ -338,7 +338,7 @@ def test_7d_oversize_uploads_are_told_too_large(srv: FakeBotAPI, engine: AnswerE
 
 
 # --- 7g. photos, stickers, voice in a private chat get a hint ---------------------------------------------
-def test_7g_media_in_a_private_chat_gets_one_hint(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_7g_media_in_a_private_chat_gets_one_hint(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     media: list[dict[str, Any]] = [
         {"photo": [{"file_id": "p1", "file_unique_id": "up1", "width": 90, "height": 90}], "caption": "this?"},
         {"sticker": {"file_id": "s1", "file_unique_id": "us1", "type": "regular", "width": 512, "height": 512,
@@ -372,7 +372,7 @@ def test_7g_media_in_a_private_chat_gets_one_hint(srv: FakeBotAPI, engine: Answe
 
 
 # --- 7f. an answer whose confirmation was lost is not followed by "connection unstable" ------------------
-def test_7f_a_lost_send_confirmation_does_not_add_a_network_note(srv: FakeBotAPI, engine: AnswerEngine,
+def test_7f_a_lost_send_confirmation_does_not_add_a_network_note(srv: FakeBotAPI, engine: Papers,
                                                                   tmp_path: Path) -> None:
     """Telegram delivers the answer but the response never comes back (a timeout or a dropped connection
     after processing): the user has the answer, so no "connection hiccupped" note follows it. A send that
@@ -423,13 +423,13 @@ def test_7e_a_trimmed_push_header_counts_the_papers_it_holds(srv: FakeBotAPI, tm
     folder.mkdir()
     (folder / "2025-03-03.md").write_text("## Daily Papers (2025-03-03)\n\n" + "\n".join(blocks), encoding="utf-8")
     settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.5, push_top_n=20)
-    library = Library.open(settings, embedder=HashEmbedding())
+    library = open_components(settings, embedder=HashEmbedding())
     store = SubscriptionStore(settings.storage.subscriptions_path)
     try:
-        assert ingest_paths(library, [str(folder)]).added == 25
+        assert ingest_paths(Indexer.from_components(library), [str(folder)]).added == 25
         now = datetime.now(UTC)
         store.subscribe(25, "08:00", "UTC", [], "en", now=now - timedelta(days=3))
-        engine = AnswerEngine(library, None, ConversationMemory(6, 100))
+        engine = Papers(library, llm=None, memory=ConversationMemory(6, 100))
         app = build_application(settings, engine, store=store, clock=lambda: now + timedelta(days=1))
         (push,) = serve(app, lambda: srv.wait_for_messages(25, 1, timeout=30))
     finally:

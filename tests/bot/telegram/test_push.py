@@ -15,11 +15,11 @@ from telegram.ext import AIORateLimiter, ExtBot
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.push import Pusher, PushReport, briefing_part
 from config.settings import Settings, load_settings
-from rag.briefing import compose
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.components import Components
+from rag.ingest import Indexer, ingest_paths
+from rag.service import Papers
 from rag.storage.subscriptions import SubscriptionStore, latest_slot
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api
 from tests.helpers import HashEmbedding
@@ -43,23 +43,23 @@ def srv() -> Iterator[FakeBotAPI]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Settings, Library, SubscriptionStore]]:
+def world(tmp_path: Path) -> Iterator[tuple[Settings, Components, SubscriptionStore]]:
     settings = load_settings(data_dir=tmp_path / "data", push_top_n=3)
-    library = Library.open(settings, embedder=HashEmbedding())
-    assert ingest_paths(library, [str(SAMPLES / "2024-11-19.md")]).added == 5
+    library = open_components(settings, embedder=HashEmbedding())
+    assert ingest_paths(Indexer.from_components(library), [str(SAMPLES / "2024-11-19.md")]).added == 5
     store = SubscriptionStore(settings.storage.subscriptions_path)
     yield settings, library, store
     store.close()
     library.close()
 
 
-def push(srv: FakeBotAPI, settings: Settings, library: Library, store: SubscriptionStore, clock: Clock,
+def push(srv: FakeBotAPI, settings: Settings, library: Components, store: SubscriptionStore, clock: Clock,
          **kwargs: Any) -> PushReport:
     """One pass with a real ExtBot + AIORateLimiter talking HTTP to the fake."""
 
     async def main() -> PushReport:
-        runner = BlockingRunner(1, refresh=library.refresh)
-        pusher = Pusher(settings, library, store, runner, clock=clock)
+        runner = BlockingRunner(1)
+        pusher = Pusher(settings, Papers(library), store, runner, clock=clock)
         bot: ExtBot[Any] = ExtBot(srv.token, base_url=srv.base_url, base_file_url=srv.base_file_url,
                                   rate_limiter=AIORateLimiter(max_retries=3))
         try:
@@ -87,7 +87,7 @@ def subscribe_many(store: SubscriptionStore, n: int, now: datetime) -> dict[int,
     return chats
 
 
-def run_day(srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore], clock: Clock, chats: list[int],
+def run_day(srv: FakeBotAPI, world: tuple[Settings, Components, SubscriptionStore], clock: Clock, chats: list[int],
             *, step: timedelta = timedelta(hours=1), hours: int = 24,
             check: Callable[[datetime, datetime, set[int]], None] | None = None) -> list[PushReport]:
     settings, library, store = world
@@ -104,7 +104,7 @@ def run_day(srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore],
 
 
 def test_200_subscribers_in_many_zones_get_exactly_one_message_at_their_time(
-        srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore]) -> None:
+        srv: FakeBotAPI, world: tuple[Settings, Components, SubscriptionStore]) -> None:
     _, library, store = world
     clock = Clock(START)
     schedule = subscribe_many(store, 200, START)
@@ -137,7 +137,7 @@ def test_200_subscribers_in_many_zones_get_exactly_one_message_at_their_time(
     assert counts(srv, chats) == got
 
     # A new digest arrives: everyone still subscribed gets exactly one more, at their own time again.
-    assert ingest_paths(library, [str(SAMPLES / "2024-11-22.md")]).added == 5
+    assert ingest_paths(Indexer.from_components(library), [str(SAMPLES / "2024-11-22.md")]).added == 5
     run_day(srv, world, clock, chats, check=delivered_at_their_time)
     final = counts(srv, chats)
     assert {chat: n for chat, n in final.items() if chat != blocked} == {c: 2 for c in chats if c != blocked}
@@ -146,13 +146,13 @@ def test_200_subscribers_in_many_zones_get_exactly_one_message_at_their_time(
 
 
 def test_catch_up_after_downtime_is_one_message_with_the_newest_digest(
-        srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore]) -> None:
+        srv: FakeBotAPI, world: tuple[Settings, Components, SubscriptionStore]) -> None:
     settings, library, store = world
     clock = Clock(START)
     store.subscribe(1, "08:00", "Asia/Seoul", [], "ko", now=START)
     # Down for three days while two more digests arrive.
     for name in ("2024-11-22.md", "2025-02-05.md"):
-        ingest_paths(library, [str(SAMPLES / name)])
+        ingest_paths(Indexer.from_components(library), [str(SAMPLES / name)])
     clock.now = START + timedelta(days=3)
     report = push(srv, settings, library, store, clock)
     assert report.sent == 1
@@ -163,7 +163,7 @@ def test_catch_up_after_downtime_is_one_message_with_the_newest_digest(
 
 
 def test_a_day_with_zero_papers_sends_nothing_and_breaks_nothing(
-        srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore], tmp_path: Path) -> None:
+        srv: FakeBotAPI, world: tuple[Settings, Components, SubscriptionStore], tmp_path: Path) -> None:
     settings, library, store = world
     clock = Clock(START)
     store.subscribe(1, "08:00", "UTC", [], "en", now=START)
@@ -171,7 +171,7 @@ def test_a_day_with_zero_papers_sends_nothing_and_breaks_nothing(
     assert push(srv, settings, library, store, clock).sent == 1
     empty = tmp_path / "2024-11-20.md"
     empty.write_text("## Daily Papers (2024-11-20)\n\nNo papers today.\n", encoding="utf-8")
-    report = ingest_paths(library, [str(empty)])
+    report = ingest_paths(Indexer.from_components(library), [str(empty)])
     assert report.added == 0 and not report.unreadable
     clock.now += timedelta(days=1)
     again = push(srv, settings, library, store, clock)
@@ -180,12 +180,12 @@ def test_a_day_with_zero_papers_sends_nothing_and_breaks_nothing(
 
 
 def test_topics_add_matching_papers_beyond_the_top(
-        srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore]) -> None:
+        srv: FakeBotAPI, world: tuple[Settings, Components, SubscriptionStore]) -> None:
     settings, library, store = world
     clock = Clock(START)
-    briefing = compose(library, limit=settings.push.top_n)
+    briefing = Papers(library).top(limit=settings.push.top_n)
     assert briefing is not None
-    below_top = {e.arxiv_id for e in compose(library, limit=99).top[3:]}  # type: ignore[union-attr]
+    below_top = {e.arxiv_id for e in Papers(library).top(limit=99).top[3:]}  # type: ignore[union-attr]
     store.subscribe(1, "08:00", "UTC", ["Gaussian Splatting"], "en", now=START)
     store.subscribe(2, "08:00", "UTC", [], "en", now=START)
     clock.now = START + timedelta(hours=9)
@@ -199,7 +199,7 @@ def test_topics_add_matching_papers_beyond_the_top(
 
 
 def test_network_errors_retry_with_backoff_then_on_later_passes(
-        srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore]) -> None:
+        srv: FakeBotAPI, world: tuple[Settings, Components, SubscriptionStore]) -> None:
     settings, library, store = world
     clock = Clock(START)
     store.subscribe(1, "08:00", "UTC", [], "en", now=START)
@@ -216,7 +216,7 @@ def test_network_errors_retry_with_backoff_then_on_later_passes(
 
 
 def test_dry_run_sends_and_records_nothing(
-        srv: FakeBotAPI, world: tuple[Settings, Library, SubscriptionStore]) -> None:
+        srv: FakeBotAPI, world: tuple[Settings, Components, SubscriptionStore]) -> None:
     settings, library, store = world
     clock = Clock(START + timedelta(hours=9))
     store.subscribe(1, "08:00", "UTC", ["RL"], "en", now=START)
@@ -227,9 +227,9 @@ def test_dry_run_sends_and_records_nothing(
     assert push(srv, settings, library, store, clock).sent == 1
 
 
-def test_the_push_is_always_one_message(world: tuple[Settings, Library, SubscriptionStore]) -> None:
+def test_the_push_is_always_one_message(world: tuple[Settings, Components, SubscriptionStore]) -> None:
     _, library, _ = world
-    briefing = compose(library, limit=5, topics=["Gaussian"])
+    briefing = Papers(library).top(limit=5, topics=["Gaussian"])
     assert briefing is not None
     huge = type(briefing)(briefing.date, briefing.total, briefing.top * 40, briefing.top * 10, ("Gaussian",))
     part = briefing_part(huge, "ko")

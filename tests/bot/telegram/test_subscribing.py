@@ -12,10 +12,10 @@ import pytest
 
 from bot.telegram.app import build_application
 from bot.telegram.subscribing import SubscribeError, SubscribeRequest, parse_subscribe
-from rag.answer import AnswerEngine
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.components import Components
+from rag.ingest import Indexer, ingest_paths
 from rag.memory import ConversationMemory
+from rag.service import Papers
 from rag.storage.subscriptions import SubscriptionStore
 from tests.bot.telegram.harness import bot_settings, serve
 from tests.conftest import SAMPLES
@@ -45,12 +45,12 @@ def srv() -> Iterator[FakeBotAPI]:
 
 
 @pytest.fixture
-def engine(fast_library: Library) -> AnswerEngine:
-    assert ingest_paths(fast_library, [str(SAMPLES / "2024-11-19.md")]).added == 5
-    return AnswerEngine(fast_library, None, ConversationMemory(6, 100))
+def engine(fast_library: Components) -> Papers:
+    assert ingest_paths(Indexer.from_components(fast_library), [str(SAMPLES / "2024-11-19.md")]).added == 5
+    return Papers(fast_library, llm=None, memory=ConversationMemory(6, 100))
 
 
-def test_subscribe_show_change_unsubscribe(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_subscribe_show_change_unsubscribe(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     settings = bot_settings(srv, tmp_path / "bot")
     store = SubscriptionStore(settings.storage.subscriptions_path)
 
@@ -75,7 +75,7 @@ def test_subscribe_show_change_unsubscribe(srv: FakeBotAPI, engine: AnswerEngine
     assert sub is not None and not sub.active and sub.push_time == "07:00" and sub.topics == ("diffusion", "RL")
 
 
-def test_the_job_queue_pushes_when_a_chat_is_due(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_the_job_queue_pushes_when_a_chat_is_due(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     """Subscribe through Telegram; with the clock a day ahead the scheduled check finds the chat due and
     sends one push; later checks send nothing more."""
     settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.5)
@@ -93,7 +93,7 @@ def test_the_job_queue_pushes_when_a_chat_is_due(srv: FakeBotAPI, engine: Answer
 
 
 def test_a_digest_dropped_in_the_inbox_is_ingested_and_pushed_without_a_restart(
-        srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+        srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.5, inbox_dir=inbox)

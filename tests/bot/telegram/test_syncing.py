@@ -12,10 +12,10 @@ import pytest
 
 from bot.telegram.app import build_application
 from loaders.source import DigestRepository, Http, HuggingFace
-from rag.answer import AnswerEngine
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.components import Components
+from rag.ingest import Indexer, ingest_paths
 from rag.memory import ConversationMemory
+from rag.service import Papers
 from rag.storage.subscriptions import SubscriptionStore
 from rag.sync import Syncer
 from tests.bot.telegram.harness import bot_settings, serve
@@ -42,14 +42,14 @@ def sources() -> Iterator[tuple[FakeDigestRepo, FakeHuggingFace]]:
 
 
 @pytest.fixture
-def engine(fast_library: Library) -> AnswerEngine:
-    assert ingest_paths(fast_library, [str(SAMPLES / "2024-11-19.md")]).added == 5
-    return AnswerEngine(fast_library, None, ConversationMemory(6, 100))
+def engine(fast_library: Components) -> Papers:
+    assert ingest_paths(Indexer.from_components(fast_library), [str(SAMPLES / "2024-11-19.md")]).added == 5
+    return Papers(fast_library, llm=None, memory=ConversationMemory(6, 100))
 
 
-def syncer_for(library: Library, repo: FakeDigestRepo, hf: FakeHuggingFace) -> Syncer:
+def syncer_for(papers: Papers, repo: FakeDigestRepo, hf: FakeHuggingFace) -> Syncer:
     http = Http(httpx.Client(timeout=5.0), max_retries=1, sleep=lambda _: None)
-    return Syncer(library, DigestRepository(repo.url, http), HuggingFace(hf.api_url, http))
+    return Syncer(papers.indexer, DigestRepository(repo.url, http), HuggingFace(hf.api_url, http))
 
 
 def had_the_first_day(store: SubscriptionStore, chat_id: int, now: datetime) -> None:
@@ -59,7 +59,7 @@ def had_the_first_day(store: SubscriptionStore, chat_id: int, now: datetime) -> 
 
 
 def test_the_scheduled_sync_brings_a_new_day_into_the_next_push(
-        srv: FakeBotAPI, engine: AnswerEngine, sources: tuple[FakeDigestRepo, FakeHuggingFace],
+        srv: FakeBotAPI, engine: Papers, sources: tuple[FakeDigestRepo, FakeHuggingFace],
         tmp_path: Path) -> None:
     repo, hf = sources
     settings = bot_settings(srv, tmp_path / "bot", push_check_interval_s=0.3, sync_interval_minutes=0.01)
@@ -68,11 +68,10 @@ def test_the_scheduled_sync_brings_a_new_day_into_the_next_push(
     had_the_first_day(store, 41, start)
     store.mark_slot(41, start.replace(hour=8) - timedelta(days=1))
     clock = {"now": start}
-    library = engine.library
 
     def scenario() -> None:
         deadline = time.monotonic() + 30
-        while library.catalog.dates()[0] != "2024-11-22":  # the scheduled sync (first tick ~5 s after start)
+        while engine.dates()[0] != "2024-11-22":  # the scheduled sync (first tick ~5 s after start)
             assert time.monotonic() < deadline, "the scheduled sync did not bring the new day"
             time.sleep(0.2)
         assert srv.messages_to(41) == []  # not push time yet
@@ -81,12 +80,12 @@ def test_the_scheduled_sync_brings_a_new_day_into_the_next_push(
         assert "Daily Papers 2024-11-22" in message["plain"]
 
     serve(build_application(settings, engine, store=store, clock=lambda: clock["now"],
-                            syncer=syncer_for(library, repo, hf)), scenario)
+                            syncer=syncer_for(engine, repo, hf)), scenario)
     store.close()
 
 
 def test_a_due_push_syncs_first_so_a_fresh_digest_goes_out_at_once(
-        srv: FakeBotAPI, engine: AnswerEngine, sources: tuple[FakeDigestRepo, FakeHuggingFace],
+        srv: FakeBotAPI, engine: Papers, sources: tuple[FakeDigestRepo, FakeHuggingFace],
         tmp_path: Path) -> None:
     repo, hf = sources
     # No scheduled sync at all: only the push pass's own sync can bring the new day.
@@ -100,11 +99,11 @@ def test_a_due_push_syncs_first_so_a_fresh_digest_goes_out_at_once(
         assert "Daily Papers 2024-11-22" in message["plain"]
 
     serve(build_application(settings, engine, store=store, clock=lambda: now + timedelta(days=1),
-                            syncer=syncer_for(engine.library, repo, hf)), scenario)
+                            syncer=syncer_for(engine, repo, hf)), scenario)
     store.close()
 
 
-def test_admins_can_sync_now_and_others_cannot(srv: FakeBotAPI, engine: AnswerEngine,
+def test_admins_can_sync_now_and_others_cannot(srv: FakeBotAPI, engine: Papers,
                                                sources: tuple[FakeDigestRepo, FakeHuggingFace],
                                                tmp_path: Path) -> None:
     repo, hf = sources
@@ -124,10 +123,10 @@ def test_admins_can_sync_now_and_others_cannot(srv: FakeBotAPI, engine: AnswerEn
         _, _, _, partly = srv.wait_for_messages(ADMIN, 4, timeout=20)
         assert partly["plain"].startswith("Sync partly failed: 0 day(s) fetched, 1 failed")
 
-    serve(build_application(settings, engine, syncer=syncer_for(engine.library, repo, hf)), scenario)
+    serve(build_application(settings, engine, syncer=syncer_for(engine, repo, hf)), scenario)
 
 
-def test_without_a_syncer_sync_says_it_is_off(srv: FakeBotAPI, engine: AnswerEngine, tmp_path: Path) -> None:
+def test_without_a_syncer_sync_says_it_is_off(srv: FakeBotAPI, engine: Papers, tmp_path: Path) -> None:
     settings = bot_settings(srv, tmp_path / "bot", sync_interval_minutes=0, telegram_admin_ids=[ADMIN])
 
     def scenario() -> None:

