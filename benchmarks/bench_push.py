@@ -28,8 +28,9 @@ from telegram.ext import AIORateLimiter, ExtBot
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.push import Pusher, PushReport
 from config.settings import load_settings
-from rag.ingest import ingest_paths
-from rag.library import Library
+from rag.components import build_components
+from rag.ingest import Indexer, ingest_paths
+from rag.service import Papers
 from rag.storage.subscriptions import SubscriptionStore
 from tests.fakes.bot_api import FakeBotAPI
 from tests.helpers import HashEmbedding
@@ -42,8 +43,8 @@ def one_run(subscribers: int, limited: bool, work: Path) -> tuple[PushReport, fl
     settings = load_settings(data_dir=work / "data")
     if not limited:  # overhead only: no pacing either (model_copy skips the setting's 30/s bound)
         settings = settings.model_copy(update={"push": settings.push.model_copy(update={"messages_per_second": 1e6})})
-    library = Library.open(settings, embedder=HashEmbedding())
-    ingest_paths(library, [str(REPO / "data" / "samples" / "2025-02-05.md")])
+    library = build_components(settings, owner=True, llm=None, embedder=HashEmbedding())
+    ingest_paths(Indexer.from_components(library), [str(REPO / "data" / "samples" / "2025-02-05.md")])
     store = SubscriptionStore(settings.storage.subscriptions_path)
     for i in range(subscribers):
         topics = ["diffusion"] if i % 10 == 0 else []
@@ -51,8 +52,8 @@ def one_run(subscribers: int, limited: bool, work: Path) -> tuple[PushReport, fl
     clock = START + timedelta(days=1)
 
     async def main(srv: FakeBotAPI) -> tuple[PushReport, float]:
-        runner = BlockingRunner(1, refresh=library.refresh)
-        pusher = Pusher(settings, library, store, runner, clock=lambda: clock)
+        runner = BlockingRunner(1)
+        pusher = Pusher(settings, Papers(library), store, runner, clock=lambda: clock)
         limiter = AIORateLimiter(max_retries=settings.telegram.max_retries) if limited else None  # as in the bot
         bot: ExtBot[Any] = ExtBot(srv.token, base_url=srv.base_url, base_file_url=srv.base_file_url,
                                   rate_limiter=limiter)

@@ -41,8 +41,7 @@ for _name in [n for n in os.environ if n.startswith("PAPERSBOT_")]:
 
 from config.settings import load_settings  # noqa: E402
 from loaders.digest import read_digests  # noqa: E402
-from rag.library import Library  # noqa: E402
-from rag.sync import Syncer  # noqa: E402
+from rag.service import Papers  # noqa: E402
 from tests.fakes.source_server import FakeDigestRepo, FakeHuggingFace  # noqa: E402
 
 ARCHIVE_PAPERS, ARCHIVE_DAYS = 5487, 357
@@ -91,11 +90,11 @@ def sync_bench(archive: Path, days: int, repeats: int) -> dict[str, Any]:
                                                                    r"(\d{4}\.\d{4,5})\)", text, re.M)}.items():
                 hf.add_paper(iso, arxiv_id, title, abstract(rng), rng.randint(0, 200))
         settings = load_settings(data_dir=Path(tmp) / "data", source_url=repo.url, hf_api_url=hf.api_url)
-        library = Library.open(settings)
-        syncer = Syncer.from_settings(library)
+        library = Papers.open(settings, owner=True, llm=None)
+        syncer = library.syncer()
         try:
             first = syncer.run(since=date(2000, 1, 1))  # every day the fake source lists
-            papers = library.catalog.counts()["papers"]
+            papers = library.stats()["papers"]
             embed_s = first.ingest.timings_ms.get("embed_and_store", 0.0) / 1000
             noop = []
             noop_bytes = []
