@@ -15,11 +15,23 @@ from typing import Any, TypeVar
 
 from bot.telegram.app import App, build_application
 from config.settings import Settings, load_settings
+from rag.components import Components
+from rag.ingest import Indexer, IngestReport, ingest_paths
 from rag.service import Papers
+from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.tg_html import parse_telegram_html
+from tests.helpers import HashEmbedding
 
 T = TypeVar("T")
+ADMIN = 900  # the admin of the bots that start_bot runs, unless a test says otherwise
+
+
+def sample_library(data_dir: Path, *more: Path) -> tuple[Components, IngestReport]:
+    """The sample digests (and ``more`` files or folders) in a library at ``data_dir``, embedded with the
+    hash embedder: these tests check the bot, not retrieval quality. The caller closes it."""
+    library = open_components(load_settings(data_dir=data_dir), embedder=HashEmbedding())
+    return library, ingest_paths(Indexer.from_components(library), [str(SAMPLES), *map(str, more)])
 
 
 def bot_settings(srv: FakeBotAPI, data_dir: Path, **overrides: Any) -> Settings:
@@ -50,6 +62,13 @@ def serve(app: App, scenario: Callable[[], T]) -> T:
                 await app.post_shutdown(app)
 
     return asyncio.run(main())
+
+
+def start_bot(srv: FakeBotAPI, papers: Papers, tmp_path: Path, scenario: Callable[[], T], **settings: Any) -> T:
+    """Run ``scenario`` while the bot (settings from :func:`bot_settings`, :data:`ADMIN` its admin unless
+    given) serves ``srv``."""
+    settings.setdefault("telegram_admin_ids", [ADMIN])
+    return serve(build_application(bot_settings(srv, tmp_path / "bot", **settings), papers), scenario)
 
 
 def run_bot(srv: FakeBotAPI, settings: Settings, engine: Papers, scenario: Callable[[], T],

@@ -15,22 +15,18 @@ from typing import Any
 
 import pytest
 
-from bot.telegram.app import build_application, run
+from bot.telegram.app import run
 from bot.telegram.errors import RedactToken
 from config.settings import load_settings
 from rag.answer import Answer
 from rag.components import Components
-from rag.ingest import Indexer, ingest_paths
 from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
 from rag.service import Papers
-from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
-from tests.conftest import SAMPLES, open_components
+from tests.bot.telegram.harness import ADMIN, bot_settings, html_plain, links, sample_library, start_bot
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api, running_openai
-from tests.helpers import HashEmbedding
+from tests.fakes.fixtures import running_openai
 
-ADMIN = 900
 NASTY_ID = "2503.00001"
 NASTY_TITLE = "Tokens <b>Bold</b> & Friends: Escaping Matters"
 
@@ -54,27 +50,10 @@ Authors: Alice <Admin>, Bob & Co
 def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
     folder = tmp_path_factory.mktemp("digests")
     (folder / "2025-03-01.md").write_text(digest("2025-03-01", NASTY_ID, NASTY_TITLE), encoding="utf-8")
-    library = open_components(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
-    report = ingest_paths(Indexer.from_components(library), [str(SAMPLES), str(folder)])
+    library, report = sample_library(tmp_path_factory.mktemp("library"), folder)
     assert report.added == 16 and not report.problems
     yield library
     library.close()
-
-
-@pytest.fixture
-def engine(library: Components) -> Papers:
-    return Papers(library, llm=None, memory=ConversationMemory(6, 1000))
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
-
-
-def start_bot(srv: FakeBotAPI, engine: Papers, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
-    settings.setdefault("telegram_admin_ids", [ADMIN])
-    return serve(build_application(bot_settings(srv, tmp_path / "bot", **settings), engine), scenario)
 
 
 def squash(value: str) -> str:

@@ -26,37 +26,19 @@ from rag.ingest import Indexer, ingest_paths
 from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
 from rag.service import Papers
-from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
-from tests.conftest import SAMPLES, open_components
+from tests.bot.telegram.harness import ADMIN, bot_settings, html_plain, links, sample_library, serve, start_bot
+from tests.conftest import open_components
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api, running_openai
+from tests.fakes.fixtures import running_openai
 from tests.helpers import HashEmbedding
-
-ADMIN = 900
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
-    library = open_components(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
-    assert ingest_paths(Indexer.from_components(library), [str(SAMPLES)]).added == 15
+    library, report = sample_library(tmp_path_factory.mktemp("library"))
+    assert report.added == 15
     yield library
     library.close()
-
-
-@pytest.fixture
-def engine(library: Components) -> Papers:
-    return Papers(library, llm=None, memory=ConversationMemory(6, 1000))
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
-
-
-def start_bot(srv: FakeBotAPI, engine: Papers, tmp_path: Path, scenario: Any, **settings: Any) -> Any:
-    settings.setdefault("telegram_admin_ids", [ADMIN])
-    return serve(build_application(bot_settings(srv, tmp_path / "bot", **settings), engine), scenario)
 
 
 def healthz(port: int) -> tuple[int, dict[str, Any]]:
