@@ -1,9 +1,14 @@
 """Who may write an embedded data dir, and how other processes hand that process their work.
 
-Embedded Chroma (``PersistentClient``) is safe for one writing process at a time only: a long-lived
-client neither sees another process's writes in ``query()`` nor can write safely after them (its HNSW
-index is not reloaded; https://github.com/chroma-core/chroma/issues/3792, issue 2399). So in embedded
-mode one process *owns* the data dir and is its only writer:
+Embedded Chroma (``PersistentClient``) is safe for one writing process at a time only. Measured with
+chromadb 1.5.9, two processes on one path: ``count()`` and ``get()`` see the other process's adds at once
+(they read Chroma's SQLite), but ``query()`` of a long-lived client usually does not (0 of 20 found): its
+HNSW index is not reloaded, and a new client in the same process gets the same cached System
+(https://github.com/chroma-core/chroma/issues/3792, https://github.com/chroma-core/chroma/issues/2399).
+Worse, a stale client that writes after the other process persisted its HNSW files (past
+``hnsw:sync_threshold``) loses that process's vectors for good: still in ``get()``, never again in
+``query()``. A client over a newly built System sees everything. So in embedded mode one process *owns*
+the data dir and is its only writer, and nobody needs to reach into chromadb's client cache:
 
 - The owner holds an exclusive ``flock`` on ``<data_dir>/owner.lock`` for as long as it may write (the bot
   for its whole life; ``papersbot ingest``/``sync``/``import`` for one command) and opens its Chroma client
