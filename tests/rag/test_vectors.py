@@ -1,4 +1,5 @@
-"""The vector index's query: cosine scores, the arXiv-id filter, and k above the collection's size."""
+"""The vector index over an embedded Chroma with our own small vectors: query (cosine scores, the arXiv-id
+filter, k above the size), upserts that replace, hashes, deletes, paging out and restoring, staging collections."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 from llama_index.core.schema import TextNode
 
 from rag.vectors import VectorIndex, chroma_client
@@ -38,3 +40,84 @@ def test_query_scores_filters_and_asks_for_more_than_stored(tmp_path: Path) -> N
     assert [hit.node_id for hit in only] == ["2501.00003#abstract"]
     assert index.query(_unit(1, 0, 0), 40, arxiv_ids=[]) == []
     assert [hit.node_id for hit in index.query(_unit(1, 0, 0), 2)] == ["2501.00001#summary", "2501.00002#summary"]
+
+
+def _hashed(node_id: str, vector: list[float], content_hash: str) -> TextNode:
+    node = _node(node_id, vector)
+    node.metadata["content_hash"] = content_hash
+    return node
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> VectorIndex:
+    return VectorIndex(chroma_client(None, tmp_path / "chroma"), "papers-test")
+
+
+def test_upsert_replaces_vector_text_and_hash(index: VectorIndex) -> None:
+    index.upsert([_hashed("2501.00001#summary", _unit(1, 0, 0), "old"),
+                  _hashed("2501.00002#summary", _unit(0, 1, 0), "b")])
+    replaced = _hashed("2501.00001#summary", _unit(0, 0, 1), "new")
+    replaced.text = "rewritten"
+    index.upsert([replaced])
+    index.upsert([])
+    assert index.count() == 2
+    assert index.stored_hashes(["2501.00001#summary", "2501.00002#summary", "2501.09999#summary"]) == {
+        "2501.00001#summary": "new", "2501.00002#summary": "b"}  # absent ids simply missing
+    (hit,) = index.query(_unit(0, 0, 1), 1)
+    assert (hit.node_id, round(hit.score, 4), hit.text) == ("2501.00001#summary", 1.0, "rewritten")
+    assert index.embeddings(["2501.00001#summary", "2501.09999#summary"]) == {
+        "2501.00001#summary": pytest.approx(_unit(0, 0, 1))}
+    assert index.embeddings([]) == {}
+
+
+def test_stored_hashes_of_more_ids_than_one_read_takes(index: VectorIndex) -> None:
+    nodes = [_hashed(f"2501.{n:05d}#summary", _unit(1, n % 7 + 1, 0), f"h{n}") for n in range(2101)]
+    index.add_raw([n.node_id for n in nodes], [n.embedding or [] for n in nodes], [n.metadata for n in nodes],
+                  [None] * len(nodes))
+    hashes = index.stored_hashes([n.node_id for n in nodes])
+    assert len(hashes) == 2101 and hashes["2501.02100#summary"] == "h2100" and hashes["2501.00000#summary"] == "h0"
+
+
+def test_delete_removes_only_the_given_nodes(index: VectorIndex) -> None:
+    index.upsert([_node("2501.00001#summary", _unit(1, 0, 0)), _node("2501.00001#abstract", _unit(1, 1, 0)),
+                  _node("2501.00002#summary", _unit(0, 1, 0))])
+    index.delete(["2501.00001#abstract", "2501.09999#summary"])
+    index.delete([])
+    assert index.count() == 2
+    assert {hit.node_id for hit in index.query(_unit(1, 1, 0), 10)} == {"2501.00001#summary", "2501.00002#summary"}
+
+
+def test_iter_all_pages_through_everything_and_add_raw_restores_it(index: VectorIndex) -> None:
+    nodes = [_hashed(f"2501.{n:05d}#summary", _unit(1, n, 0), f"h{n}") for n in range(7)]
+    index.upsert(nodes)
+    dumped = list(index.iter_all(page=3))  # 3 + 3 + 1
+    assert sorted(node_id for node_id, *_ in dumped) == sorted(n.node_id for n in nodes)
+    by_id = {node_id: (vector, metadata, document) for node_id, vector, metadata, document in dumped}
+    vector, metadata, document = by_id["2501.00004#summary"]
+    assert vector == pytest.approx(_unit(1, 4, 0))
+    assert metadata["content_hash"] == "h4" and metadata["arxiv_id"] == "2501.00004"
+    assert document == "text of 2501.00004#summary"
+
+    copy = index.sibling("papers-restore")
+    assert copy.count() == 0  # another collection on the same client
+    copy.add_raw([d[0] for d in dumped], [d[1] for d in dumped], [d[2] for d in dumped], [d[3] for d in dumped])
+    assert copy.count() == 7 and copy.stored_hashes(["2501.00004#summary"]) == {"2501.00004#summary": "h4"}
+    assert [hit.node_id for hit in copy.query(_unit(1, 4, 0), 1)] == ["2501.00004#summary"]
+    assert copy.query(_unit(1, 4, 0), 1)[0].text == "text of 2501.00004#summary"
+
+
+def test_rename_swaps_a_staging_collection_in_and_drop_discards_one(index: VectorIndex, tmp_path: Path) -> None:
+    index.upsert([_node("2501.00001#summary", _unit(1, 0, 0))])
+    staging = index.sibling("papers-test-staging")
+    staging.upsert([_node("2501.00002#summary", _unit(0, 1, 0)), _node("2501.00003#summary", _unit(0, 0, 1))])
+    staging.rename("papers-test")  # replaces what was stored under that name
+    assert staging.collection_name == "papers-test" and staging.count() == 2
+    assert [hit.node_id for hit in staging.query(_unit(0, 1, 0), 1)] == ["2501.00002#summary"]
+    fresh = VectorIndex(chroma_client(None, tmp_path / "chroma"), "papers-test")  # as the next process sees it
+    assert fresh.count() == 2 and fresh.stored_hashes(["2501.00001#summary"]) == {}
+
+    abandoned = fresh.sibling("papers-abandoned")
+    abandoned.upsert([_node("2501.00009#summary", _unit(1, 1, 1))])
+    abandoned.drop()
+    client = chroma_client(None, tmp_path / "chroma")
+    assert {collection.name for collection in client.list_collections()} == {"papers-test"}
