@@ -194,3 +194,16 @@ def test_threads_seeing_a_new_revision_together_rebuild_once(catalog: Catalog, t
     for thread in threads:
         thread.join(30)
     assert builds == [3] and sorted(changed) == [False, False, False, True]
+
+
+def test_a_restricted_search_keeps_exactly_the_given_papers(fast_library: Components, samples_dir: Path) -> None:
+    ingest_paths(Indexer.from_components(fast_library), [str(samples_dir)])
+    lexical = fast_library.lexical
+    lexical.sync(fast_library.catalog)
+    everything = lexical.search("모델 model", k=1000)
+    papers = sorted({hit.arxiv_id for hit in everything})
+    assert len(papers) > 4
+    chosen = [papers[0], papers[-1], "2999.99999"]  # one id that is not in the index
+    restricted = lexical.search("모델 model", k=1000, arxiv_ids=chosen)
+    assert restricted == [hit for hit in everything if hit.arxiv_id in chosen]
+    assert lexical.search("모델 model", k=1000, arxiv_ids=["2999.99999"]) == []
