@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from typing import Any
@@ -33,9 +34,13 @@ _STOP = frozenset({"것", "수", "등", "및", "이", "그", "저", "를", "the"
 class KoreanTokenizer:
     """Kiwi morphemes, lower-cased; loads the Kiwi model lazily (about a second) and only once."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_size: int = 4096) -> None:
         self._kiwi: Any = None
         self._lock = threading.Lock()
+        # Questions tokenize the same short texts again and again: an extractive answer tokenizes every quoted
+        # sentence twice (term rarity, then ranking) and popular papers' titles and sentences recur across
+        # questions. Kiwi was the largest share of a warm question (benchmarks/results/scale.txt).
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._analyze)
 
     def _load(self) -> Any:
         with self._lock:
@@ -55,13 +60,17 @@ class KoreanTokenizer:
             threading.Thread(target=self._load, name="kiwi-preload", daemon=True).start()
 
     def tokens(self, text: str) -> list[str]:
+        return list(self._cached(text))
+
+    def tokens_many(self, texts: list[str]) -> list[list[str]]:
+        """Many texts once each (an ingest's passages): not kept in the cache."""
+        return [list(self._analyze(text)) for text in texts]
+
+    def _analyze(self, text: str) -> tuple[str, ...]:
         kiwi = self._load()
         out = [token.form.lower() for token in kiwi.tokenize(text) if token.tag in _KEEP_TAGS]
         out.extend(match.group(0).lower() for match in _COMPOUND.finditer(text))
-        return [token for token in out if token not in _STOP]
-
-    def tokens_many(self, texts: list[str]) -> list[list[str]]:
-        return [self.tokens(text) for text in texts]
+        return tuple(token for token in out if token not in _STOP)
 
 
 def language(text: str) -> str:

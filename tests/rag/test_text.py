@@ -89,3 +89,14 @@ def test_language(text: str, expected: str) -> None:
 ])
 def test_sentences(text: str, expected: list[str]) -> None:
     assert sentences(text) == expected
+
+
+def test_tokens_are_cached_but_each_caller_gets_its_own_list(tokenizer: KoreanTokenizer) -> None:
+    first = tokenizer.tokens("대형 언어 모델의 KV 캐시를 압축한다")
+    first.append("changed by the caller")
+    again = tokenizer.tokens("대형 언어 모델의 KV 캐시를 압축한다")
+    assert "changed by the caller" not in again and "캐시" in again and "kv" in again
+    assert tokenizer._cached.cache_info().hits >= 1
+    before = tokenizer._cached.cache_info().currsize
+    tokenizer.tokens_many(["한 번만 읽는 구절", "passages of an ingest"])  # an ingest's passages stay out of the cache
+    assert tokenizer._cached.cache_info().currsize == before
