@@ -214,7 +214,8 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)  # GET and HEAD; other methods get 405
         app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)  # PTB owns the signals
+        # PTB owns the signals; a scrape in flight at shutdown gets at most 2 s (aiohttp waits 60 s by default).
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.host, self.port).start()
