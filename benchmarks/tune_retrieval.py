@@ -248,10 +248,18 @@ def variants(paths: list[str], detail: bool) -> None:
     caches = [(Path(p).stem, json.loads(Path(p).read_text(encoding="utf-8"))) for p in paths]
 
     def fused(fusion: str = "dbsf", alpha: float = 0.6, lexical_key: str = "lexical", second: float = 0.0,
-              depth: int = 40) -> Callable[[dict[str, Any]], list[str]]:
+              depth: int = 40, dense_add: dict[str, float] | None = None,
+              lexical_times: dict[str, float] | None = None) -> Callable[[dict[str, Any]], list[str]]:
+        """``dense_add`` / ``lexical_times``: per-section weighting (section -> cosine offset / BM25 factor)."""
         def rank(row: dict[str, Any]) -> list[str]:
-            lexical = row.get(lexical_key) or row["lexical"]
-            cands = R.candidates_from_hits(row["dense"][:depth], lexical[:depth], second_section=second)
+            lexical = (row.get(lexical_key) or row["lexical"])[:depth]
+            dense = row["dense"][:depth]
+            if dense_add:
+                dense = sorted(((a, sec, v + dense_add.get(sec, 0.0)) for a, sec, v in dense), key=lambda h: -h[2])
+            if lexical_times:
+                lexical = sorted(((a, sec, v * lexical_times.get(sec, 1.0)) for a, sec, v in lexical),
+                                 key=lambda h: -h[2])
+            cands = R.candidates_from_hits(dense, lexical, second_section=second)
             R.fuse(cands, fusion=fusion, dense_weight=alpha, rrf_k=60)
             return [c.arxiv_id for c in sorted(cands, key=lambda c: c.score, reverse=True)]
         return rank
@@ -268,18 +276,26 @@ def variants(paths: list[str], detail: bool) -> None:
                 for x in ("", "+x"):
                     name = f"{fusion} d{depth} a={alpha} {x}"
                     table_[name] = fused(fusion, alpha, "lexical_x" if x else "lexical", 0.0, depth)
+    sections = ("summary", "whats_new", "technical_details", "performance_highlights")
+    for section in sections:  # per-section weighting, one section at a time, on the chosen fusion
+        for offset in (-0.005, 0.005):
+            table_[f"robust +x dense {section} {offset:+g}"] = fused("robust", 0.6, "lexical_x", 0.0, 40,
+                                                                     dense_add={section: offset})
+        for factor in (0.7, 1.3):
+            table_[f"robust +x bm25 {section} x{factor}"] = fused("robust", 0.6, "lexical_x", 0.0, 40,
+                                                                lexical_times={section: factor})
     for second in (0.1, 0.2):
         table_[f"dbsf d40 a=0.6 2nd-section={second}"] = fused("dbsf", 0.6, "lexical", second, 40)
         table_[f"robust d40 a=0.6 2nd-section={second} +x"] = fused("robust", 0.6, "lexical_x", second, 40)
-    header = f"{'variant':34s}" + "".join(f" | {name:>22s}" for name, _ in caches)
+    header = f"{'variant':44s}" + "".join(f" | {name:>22s}" for name, _ in caches)
     print(header)
-    print(f"{'':34s}" + "".join(f" | {'R@5   MRR@10  (n)':>22s}" for _ in caches))
+    print(f"{'':44s}" + "".join(f" | {'R@5   MRR@10  (n)':>22s}" for _ in caches))
     for vname, ranker in table_.items():
         cells = []
         for _, cache in caches:
             s = summarize(score_rows(cache, ranker))["all"]
             cells.append(f" | {s[1]:.3f}  {s[2]:.3f}  ({s[0]:3d})")
-        print(f"{vname:34s}" + "".join(cells))
+        print(f"{vname:44s}" + "".join(cells))
     if detail:
         for cname, cache in caches:
             print(f"\n[{cname}] per kind/lang")
