@@ -36,4 +36,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:
-	rm -rf $(VENV) $(DATA) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DATA) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
