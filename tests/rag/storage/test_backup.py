@@ -17,6 +17,7 @@ from config.settings import Settings, load_settings
 from rag.components import Components
 from rag.embeddings import embedding_key
 from rag.ingest import Indexer, ingest_paths
+from rag.owner import DataDirOwner
 from rag.retrieval import HybridRetriever
 from rag.service import Papers
 from rag.storage.backup import FORMAT_VERSION, MANIFEST, BackupError, export_backup, import_backup
@@ -137,6 +138,21 @@ def test_import_refuses_a_non_empty_target_unless_replace(source: Components, tm
         assert names == [source.vectors.collection_name]  # the staging collection became the collection
     finally:
         target.close()
+
+
+def test_import_refuses_while_another_process_owns_the_data_dir(source: Components, tmp_path: Path) -> None:
+    archive = tmp_path / "backup.tar.gz"
+    export_backup(source, archive)
+    settings = load_settings(data_dir=tmp_path / "owned")
+    bot = DataDirOwner(settings.storage.data_dir)  # a running bot holds it for its whole life
+    assert bot.try_acquire("bot")
+    try:
+        with pytest.raises(BackupError, match="stop the bot"):
+            import_backup(settings, archive, embedder=HashEmbedding())
+        assert not settings.storage.catalog_path.exists()  # refused before anything was written
+    finally:
+        bot.release()
+    assert import_backup(settings, archive, embedder=HashEmbedding())["counts"]["papers"] == 15
 
 
 def test_import_refuses_another_embedding_model(source: Components, tmp_path: Path) -> None:
