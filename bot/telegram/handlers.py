@@ -26,7 +26,7 @@ from bot.telegram.access import AccessPolicy, QuestionLimiter, Throttle
 from bot.telegram.addressing import addressed_text, command_argument, for_another_bot
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.replies import chat_action, reply
-from bot.telegram.streaming import AnswerStream
+from bot.telegram.streaming import AnswerStream, ChatPacer
 from bot.telegram.texts import lang_of, t
 from config.settings import Settings
 from loaders.digest import DIGEST_SUFFIXES, arxiv_id_from
@@ -112,6 +112,7 @@ class Handlers:
         self.refusals = Throttle(REFUSAL_EVERY_S)
         self.hints = Throttle(HINT_EVERY_S)
         self.counters: Counter[str] = Counter()
+        self.stream_pacer = ChatPacer()  # streamed answers in one chat share its update interval
         self.started = time.monotonic()
 
     # --- gate (runs before every other handler) -------------------------------------------------------
@@ -178,7 +179,7 @@ class Handlers:
             return
         # With an LLM the answer grows in a draft (private chats) or an edited message (groups): streaming.py.
         stream = AnswerStream.for_message(message, self.settings.telegram.stream_draft_interval_s,
-                                          self.settings.telegram.stream_edit_interval_s) \
+                                          self.settings.telegram.stream_edit_interval_s, self.stream_pacer) \
             if self.papers.llm_configured else None
         try:
             async with chat_action(message.get_bot(), message.chat.id):

@@ -54,6 +54,27 @@ def preview(raw: str) -> str:
     return shown
 
 
+class ChatPacer:
+    """When each chat may next get a streamed update. Shared by every answer streaming into a chat, so two
+    answers growing in one group at the same time still edit it at most once per interval, and a 429's
+    ``retry_after`` holds all of them. Event-loop only (no locking)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._next: dict[int, float] = {}
+
+    def wait_s(self, chat_id: int) -> float:
+        """Seconds until ``chat_id`` may get the next update (0: now)."""
+        return max(0.0, self._next.get(chat_id, 0.0) - self.clock())
+
+    def hold(self, chat_id: int, seconds: float) -> None:
+        """No update to ``chat_id`` for ``seconds`` from now (a longer hold already in place stays)."""
+        now = self.clock()
+        if len(self._next) > 10_000:  # forget chats whose holds are over
+            self._next = {chat: until for chat, until in self._next.items() if until > now}
+        self._next[chat_id] = max(self._next.get(chat_id, 0.0), now + seconds)
+
+
 class AnswerStream:
     """Shows one answer growing in ``message``'s chat; :meth:`finish` sends the final answer.
 
@@ -61,7 +82,7 @@ class AnswerStream:
     """
 
     def __init__(self, bot: Bot, message: Message, *, draft_interval_s: float, edit_interval_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 pacer: ChatPacer | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.bot = bot
         self.chat_id = message.chat.id
         self.question_id = message.message_id
@@ -69,6 +90,7 @@ class AnswerStream:
         self.thread_id = message.message_thread_id if message.is_topic_message else None
         self.interval = draft_interval_s if self.private else max(1.0, edit_interval_s)
         self.clock = clock
+        self.pacer = pacer or ChatPacer(clock)
         self.updates = 0  # drafts or edits Telegram accepted
         self.first_shown_at: float | None = None  # clock() when text first became visible
         self.streamed: Message | None = None  # groups: the message being edited
@@ -78,12 +100,13 @@ class AnswerStream:
         self._stopping = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
-        self._next_at = 0.0  # no update before this (the interval, or a 429's retry_after)
         self._disabled = False  # Telegram refused streaming in this chat: only the final answer is sent
 
     @classmethod
-    def for_message(cls, message: Message, draft_interval_s: float, edit_interval_s: float) -> AnswerStream:
-        return cls(message.get_bot(), message, draft_interval_s=draft_interval_s, edit_interval_s=edit_interval_s)
+    def for_message(cls, message: Message, draft_interval_s: float, edit_interval_s: float,
+                    pacer: ChatPacer | None = None) -> AnswerStream:
+        return cls(message.get_bot(), message, draft_interval_s=draft_interval_s, edit_interval_s=edit_interval_s,
+                   pacer=pacer)
 
     # --- fed from the engine's thread ---------------------------------------------------------------------
     def on_token(self, delta: str) -> None:
@@ -101,8 +124,7 @@ class AnswerStream:
     async def _pump(self) -> None:
         while not self._stopping.is_set() and not self._disabled:
             await self._changed.wait()
-            delay = self._next_at - self.clock()
-            if delay > 0:
+            while (delay := self.pacer.wait_s(self.chat_id)) > 0:  # another answer's update may come first
                 with contextlib.suppress(TimeoutError):  # finish() ends the wait early
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 if self._stopping.is_set():
@@ -111,7 +133,7 @@ class AnswerStream:
             text = preview("".join(self._raw))
             if not text or text == self._shown:
                 continue
-            self._next_at = self.clock() + self.interval
+            self.pacer.hold(self.chat_id, self.interval)
             await self._update(text)
 
     async def _update(self, text: str) -> None:
@@ -127,7 +149,7 @@ class AnswerStream:
                 await self.bot.edit_message_text(text, self.chat_id, self.streamed.message_id,
                                                  link_preview_options=NO_PREVIEW)
         except RetryAfter as exc:
-            self._next_at = self.clock() + _seconds(exc)
+            self.pacer.hold(self.chat_id, _seconds(exc))
             log.info("chat %s: streaming paused for %.1f s (429)", self.chat_id, _seconds(exc))
             return
         except BadRequest as exc:
@@ -144,7 +166,7 @@ class AnswerStream:
         self._shown = text
         self.updates += 1
         # Spaced from when Telegram took it: a call the rate limiter held back (a 429 retried) counts late.
-        self._next_at = max(self._next_at, self.clock() + self.interval)
+        self.pacer.hold(self.chat_id, self.interval)
         if self.first_shown_at is None:
             self.first_shown_at = self.clock()
 
@@ -162,16 +184,20 @@ class AnswerStream:
         edit of the streamed message followed by any further parts."""
         await self.stop()
         parts = render_parts(spans)
-        reply_to = None if self.private else self.question_id
-        if self.streamed is None or not parts:
-            return await send_parts(self.bot, self.chat_id, parts, reply_to=reply_to, thread_id=self.thread_id)
-        wait = self._next_at - self.clock()  # the last edit is spaced like the others (and after a 429's wait)
-        if wait > 0:
+        if self.private:
+            return await send_parts(self.bot, self.chat_id, parts, thread_id=self.thread_id)
+        # Groups: the final edit (or message) is spaced like the updates, from this answer's and any other's.
+        while (wait := self.pacer.wait_s(self.chat_id)) > 0:
             await asyncio.sleep(wait)
-        first = await self._final_edit(parts[0])
-        if first is None:  # the streamed message is gone: the whole answer anew
-            return await send_parts(self.bot, self.chat_id, parts, reply_to=reply_to, thread_id=self.thread_id)
-        return [first, *await send_parts(self.bot, self.chat_id, parts[1:], thread_id=self.thread_id)]
+        self.pacer.hold(self.chat_id, self.interval)
+        try:
+            first = await self._final_edit(parts[0]) if self.streamed is not None and parts else None
+            if first is None:  # nothing streamed, or the streamed message is gone: the whole answer anew
+                return await send_parts(self.bot, self.chat_id, parts, reply_to=self.question_id,
+                                        thread_id=self.thread_id)
+            return [first, *await send_parts(self.bot, self.chat_id, parts[1:], thread_id=self.thread_id)]
+        finally:
+            self.pacer.hold(self.chat_id, self.interval)  # the next answer's updates come after this one's end
 
     async def _final_edit(self, part: Part) -> Message | None:
         assert self.streamed is not None
@@ -188,6 +214,7 @@ class AnswerStream:
                                                               link_preview_options=NO_PREVIEW)
                 return edited if isinstance(edited, Message) else self.streamed
             except RetryAfter as exc:
+                self.pacer.hold(self.chat_id, _seconds(exc))
                 await asyncio.sleep(_seconds(exc))
             except BadRequest as exc:
                 reason = str(exc).lower()

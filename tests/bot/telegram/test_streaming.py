@@ -181,3 +181,25 @@ def test_a_group_answer_whose_streamed_message_is_gone_is_sent_anew(srv: FakeBot
     assert streamed["parse_mode"] is None and final["parse_mode"] == "HTML"
     assert final["message"]["reply_to_message"]["message_id"] == question_id
     assert_final(final)
+
+
+def test_two_answers_growing_in_one_group_share_its_pace(srv: FakeBotAPI, components: Components,
+                                                          tmp_path: Path) -> None:
+    group = -100779
+
+    def scenario() -> None:
+        srv.push_command(group, f"/ask {QUESTION}", chat_type="supergroup", user_id=51)
+        srv.push_command(group, "/ask OmniHuman-1 오디오 조건은 어떻게 쓰나요?", chat_type="supergroup", user_id=52)
+        wait = time.monotonic() + 60
+        while time.monotonic() < wait and sum(m["parse_mode"] == "HTML" for m in srv.messages_to(group)) < 2:
+            time.sleep(0.05)
+        time.sleep(0.3)
+
+    run_streaming(srv, components, tmp_path, scenario, tokens_per_second=12)  # ~3.5 s per answer
+    finals = srv.messages_to(group)
+    assert len(finals) == 2 and all(m["parse_mode"] == "HTML" for m in finals)
+    assert any(m["history"] for m in finals)  # (the second may find the chat's pace taken until it is done)
+    shown = sorted(c.time for c in srv.sent if c.ok and c.params.get("chat_id") == group
+                   and c.method in ("sendMessage", "editMessageText"))
+    assert len(shown) >= 5
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(shown))  # one pace per chat, not per answer
