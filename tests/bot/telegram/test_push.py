@@ -234,3 +234,40 @@ def test_the_push_is_always_one_message(world: tuple[Settings, Components, Subsc
     huge = type(briefing)(briefing.date, briefing.total, briefing.top * 40, briefing.top * 10, ("Gaussian",))
     part = briefing_part(huge, "ko")
     assert len(part.text) <= 4096 and "1. " in part.text
+
+
+def test_a_pass_beside_the_owning_bot_leaves_the_inbox_to_the_bot(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """``papersbot push`` from cron while the bot owns the embedded data dir: only the owner ingests the inbox."""
+    import os
+    import time
+
+    from rag.components import build_components
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    dropped = inbox / "2024-11-22.md"
+    dropped.write_bytes((SAMPLES / "2024-11-22.md").read_bytes())
+    os.utime(dropped, (time.time() - 60, time.time() - 60))
+    settings = load_settings(data_dir=tmp_path / "data", inbox_dir=inbox)
+    bot = Papers(open_components(settings, embedder=HashEmbedding()))  # the running bot: the owner
+    cron = Papers(build_components(settings, embedder=HashEmbedding(), llm=None))  # a reader beside it
+    store = SubscriptionStore(settings.storage.subscriptions_path)
+
+    async def check(papers: Papers) -> Any:
+        runner = BlockingRunner(1)
+        try:
+            return await Pusher(settings, papers, store, runner).check_inbox()
+        finally:
+            runner.shutdown()
+
+    try:
+        assert asyncio.run(check(cron)) is None and dropped.exists()
+        assert "inbox" not in caplog.text  # left alone on purpose, not a failed ingest
+        report = asyncio.run(check(bot))
+        assert report is not None and report.done and not dropped.exists()
+        assert cron.dates() == ["2024-11-22"]
+    finally:
+        store.close()
+        cron.close()
+        bot.close()
