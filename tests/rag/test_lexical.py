@@ -153,12 +153,16 @@ def test_a_new_revision_is_rebuilt_and_published_and_old_folders_go(catalog: Cat
     assert stale.sync(catalog) and published(path)[0] == current  # the published one is current: loaded
 
 
+@pytest.mark.parametrize("damage", ["nodes.json", "vocab.index.json"])
 def test_a_broken_published_index_is_rebuilt_not_fatal(catalog: Catalog, tokenizer: KoreanTokenizer,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path, damage: str) -> None:
     path = tmp_path / "lexical"
     LexicalIndex(path, tokenizer).sync(catalog)
     current = published(path)[0]
-    (path / current / "nodes.json").write_text("{not json")
+    if damage == "nodes.json":
+        (path / current / damage).write_text("{not json")
+    else:
+        (path / current / damage).unlink()  # bm25s' own files: loading fails with FileNotFoundError
     index = LexicalIndex(path, tokenizer)
     assert index.sync(catalog) and len(index) == 3 and published(path)[0] != current
     assert index.search("캐시 압축", k=1)[0].arxiv_id == "2502.00001"

@@ -80,6 +80,7 @@ def test_language(text: str, expected: str) -> None:
     ("Methods, e.g. LoRA, help. Smith et al. Showed it.", ["Methods, e.g. LoRA, help.", "Smith et al. Showed it."]),
     ("See Fig. 3 and Eq. 2 here. Done.", ["See Fig. 3 and Eq. 2 here.", "Done."]),
     ("By J. Smith and the U.S. Army. Next.", ["By J. Smith and the U.S. Army.", "Next."]),
+    ("Made in St. Louis. Next.", ["Made in St. Louis.", "Next."]),
     ("Hogwild! Inference is fast. It works! Great.", ["Hogwild! Inference is fast.", "It works!", "Great."]),
     ("Table No. 3 shows it. Ends with no. Then more.", ["Table No. 3 shows it.", "Ends with no.", "Then more."]),
     ('He said "stop." Then left. (See above.) Next one.',
