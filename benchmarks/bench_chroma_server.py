@@ -26,7 +26,7 @@ Measured:
 2. Query latency over the same queries (the eval set's questions plus questions naming synthetic
    papers), each ``--repeats`` times, p50 / p95 / mean per mode:
    ``VectorIndex.query`` (dense_k nodes; what retrieval calls: one ``count`` + one ``query``),
-   ``HybridRetriever.retrieve`` (dense + BM25 + fusion) and ``AnswerEngine.find`` (routing + retrieval +
+   ``HybridRetriever.search`` (dense + BM25 + fusion) and ``AnswerEngine.find`` (routing + retrieval +
    catalog reads), all with the query vector looked up, i.e. without the ~20 ms of query embedding, whose
    own cost is printed once.
 3. Disk: the embedded Chroma dir vs the server's ``--path`` dir; the rest of the data dir (catalog +
@@ -247,7 +247,7 @@ def time_queries(libraries: dict[str, Components], engines: dict[str, AnswerEngi
     retrievers = {mode: engine.retriever for mode, engine in engines.items()}
     measures: dict[str, dict[str, Callable[[str], Any]]] = {
         "VectorIndex.query": {m: partial(dense_query, lib, embedder, dense_k) for m, lib in libraries.items()},
-        "HybridRetriever.retrieve": {m: partial(r.retrieve, k=top_k) for m, r in retrievers.items()},
+        "HybridRetriever.search": {m: partial(r.search, k=top_k) for m, r in retrievers.items()},
         "AnswerEngine.find": {m: e.find for m, e in engines.items()},
     }
     for query in queries[:10]:  # warm-up: HNSW segments loaded, SQLite and Kiwi caches, HTTP connection pool
@@ -481,7 +481,7 @@ def render(r: dict[str, Any], args: argparse.Namespace) -> str:
     ]
     for name, by_mode in q["latency_ms"].items():
         what = {"VectorIndex.query": f"(dense_k={q['dense_k']}: count + query)",
-                "HybridRetriever.retrieve": f"(dense + BM25 + RRF, top_k={q['top_k']})",
+                "HybridRetriever.search": f"(dense + BM25 + RRF, top_k={q['top_k']})",
                 "AnswerEngine.find": "(routing + retrieval + catalog reads)"}[name]
         out.append(f"   {name} {what}")
         for mode in MODES:

@@ -3,6 +3,9 @@
 Each turn prints the retrieved papers (scores, which retriever found them), the exact prompt sent, the
 answer, the validated citations and timings. Slash commands change top-k, swap the system prompt file,
 switch the LLM, show history and reset memory. Line editing and history come from ``readline``.
+
+Timings are the LlamaIndex spans of each step (``rag.instrumentation``): per question under the answer,
+and for the session with ``/timings``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ HELP = """commands:
   /history        this session's questions
   /reset          forget the conversation (follow-ups start fresh)
   /json           print the last answer as JSON
+  /timings        each step's count, mean and max over this session
   /help           this text
   /quit           leave (Ctrl-D works too)"""
 
@@ -95,6 +99,14 @@ class Workbench:
         self.say(f"── llm: used={llm['used']} model={llm['model']} reason={llm['reason']} ──")
         self.say("── timings ms: " + ", ".join(f"{k}={v}" for k, v in answer.timings_ms.items()) + " ──")
 
+    def show_timings(self) -> None:
+        steps = self.engine.instrumentation.metrics.steps()
+        if not steps:
+            self.say(" (no questions yet)")
+        for step, stats in steps.items():
+            mean = stats.total_s / stats.count * 1000
+            self.say(f" {step:<12} {stats.count:>4}×  mean {mean:8.1f} ms  max {stats.max_s * 1000:8.1f} ms")
+
     def command(self, line: str) -> bool:
         try:
             parts = shlex.split(line)
@@ -132,6 +144,8 @@ class Workbench:
         elif name == "/reset":
             self.papers.reset(CONVERSATION)
             self.say("conversation memory cleared")
+        elif name == "/timings":
+            self.show_timings()
         elif name == "/json" and self.last is not None:
             self.say(json.dumps(self.last.to_json(), ensure_ascii=False, indent=2))
         else:

@@ -18,14 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from llama_index.core.instrumentation import get_dispatcher
+
 from loaders.digest import SECTIONS
 from rag.citations import Citation, validate
+from rag.instrumentation import AnswerEvent, EngineInstrumentation, RouteEvent
 from rag.llm import ChatLLM, LLMUnavailable, OnToken
 from rag.memory import ConversationMemory, Turn
 from rag.query import RELATIVE_NAMES, QueryPlan, plan_query
 from rag.retrieval import Candidate, HybridRetriever
 from rag.storage.catalog import Catalog, StoredPaper
 from rag.text import KoreanTokenizer, language, sentences
+
+dispatcher = get_dispatcher(__name__)
 
 if TYPE_CHECKING:
     from rag.components import Components
@@ -151,7 +156,7 @@ class AnswerEngine:
 
     def __init__(self, catalog: Catalog, retriever: HybridRetriever, tokenizer: KoreanTokenizer,
                  llm: ChatLLM | None, memory: ConversationMemory, *, prompts_dir: Path, top_k: int = 5,
-                 clock: Callable[[], date] | None = None) -> None:
+                 clock: Callable[[], date] | None = None, instrumentation: EngineInstrumentation | None = None) -> None:
         self.catalog = catalog
         self.retriever = retriever
         self.tokenizer = tokenizer
@@ -162,16 +167,23 @@ class AnswerEngine:
         self.system_prompt_path: Path | None = None  # overrides answer_system.txt (the REPL's /prompt)
         self.llm_status = LLMStatus()
         self._clock = clock or (lambda: datetime.now(ZoneInfo(DEFAULT_ZONE)).date())
+        # Per-step timings (Answer.timings_ms) and process totals (instrumentation.metrics) come from the
+        # LlamaIndex spans and events of this engine's calls (rag.instrumentation).
+        self.instrumentation = instrumentation or EngineInstrumentation()
+        self.instrumentation.watch(self)
 
     @classmethod
     def from_components(cls, c: Components, *, llm: Any = "components", memory: ConversationMemory | None = None,
-                        clock: Callable[[], date] | None = None) -> AnswerEngine:
-        """The engine over ``c``'s parts; ``llm``: another LLM than ``c.llm`` (None: extractive only)."""
+                        clock: Callable[[], date] | None = None,
+                        instrumentation: EngineInstrumentation | None = None) -> AnswerEngine:
+        """The engine over ``c``'s parts; ``llm``: another LLM than ``c.llm`` (None: extractive only);
+        ``instrumentation``: where its steps are recorded (shared metrics; a new one by default)."""
         settings = c.settings
         retriever = HybridRetriever(c.embedder, c.vectors, c.lexical, settings)
         return cls(c.catalog, retriever, c.tokenizer, c.llm if llm == "components" else llm,
                    memory or ConversationMemory(settings.memory.turns, settings.memory.conversations),
-                   prompts_dir=settings.llm.prompts_dir, top_k=settings.retrieval.top_k, clock=clock)
+                   prompts_dir=settings.llm.prompts_dir, top_k=settings.retrieval.top_k, clock=clock,
+                   instrumentation=instrumentation)
 
     def llm_health(self) -> dict[str, Any] | None:
         """The LLM's recent record for ``/healthz``; None when no LLM is configured."""
@@ -183,19 +195,29 @@ class AnswerEngine:
                 "failures": status.failures}
 
     # --- retrieval -------------------------------------------------------------------------------------
+    @dispatcher.span
     def find(self, question: str, conversation_id: str | None = None, top_k: int | None = None) -> Found:
-        started = time.perf_counter()
-        k = top_k or self.top_k
+        found = self._find(question, conversation_id, top_k or self.top_k)
+        found.timings_ms = self.instrumentation.timings_ms()
+        return found
+
+    @dispatcher.span
+    def _route(self, question: str) -> QueryPlan:
+        plan = plan_query(question, self.catalog.dates(), self._clock())
+        dispatcher.event(RouteEvent(mode=plan.mode, dates=None if plan.dates is None else len(plan.dates),
+                                    arxiv_ids=len(plan.arxiv_ids), votes_condition=plan.votes_condition))
+        return plan
+
+    def _find(self, question: str, conversation_id: str | None, k: int) -> Found:
         catalog = self.catalog
-        plan = plan_query(question, catalog.dates(), self._clock())
-        timings: dict[str, float] = {"route": _ms(started)}
+        plan = self._route(question)
 
         if plan.mode == "lookup":
             by_id = catalog.get_many(plan.arxiv_ids)
             missing = [i for i in plan.arxiv_ids if i not in by_id]
             note = f"not in the digests: {', '.join(missing)}" if missing else None
             sources = [Source(p) for p in by_id.values()]
-            return Found(plan, sources, bool(sources), question, note, timings, missing_ids=missing)
+            return Found(plan, sources, bool(sources), question, note, missing_ids=missing)
 
         allowed: list[str] | None = None
         note = None
@@ -206,31 +228,28 @@ class AnswerEngine:
                 note = f"no digest for {plan.date_words or 'that date'}" + (
                     f"; the newest is {newest[0]}" if newest else "")
                 asked = ", ".join(plan.dates) or (plan.date_words or "").replace("..", " – ")
-                return Found(plan, [], False, question, note, timings, missing_date=asked,
+                return Found(plan, [], False, question, note, missing_date=asked,
                              newest=newest[0] if newest else None)
 
         if plan.instead_of and plan.dates:
             note = f"no digest for {plan.instead_of}; answered from the nearest, {plan.dates[0]}"
 
         if plan.mode == "top":
-            return self._top(plan, question, k, note, timings, started)
+            return self._top(plan, question, k, note)
         if plan.votes_condition:  # a topic among the papers meeting a vote condition
             allowed = list(dict.fromkeys(arxiv_id for arxiv_id, _, votes in catalog.appearances(plan.dates)
                                          if plan.votes_match(votes)))
             if not allowed:
-                return Found(plan, [], False, question, note, timings)
+                return Found(plan, [], False, question, note)
 
         query, boost = self._with_context(question, conversation_id)
-        retrieval = self.retriever.retrieve(query, k, allowed, boost)
-        timings.update(retrieval.timings_ms)
+        retrieval = self.retriever.search(query, k, allowed, boost)
         papers_by_id = catalog.get_many(c.arxiv_id for c in retrieval.candidates)
         sources = [Source(papers_by_id[c.arxiv_id], c) for c in retrieval.candidates if c.arxiv_id in papers_by_id]
         covered = bool(sources) and (retrieval.covered or self._names_top_paper(question, sources[:2]))
-        timings["total"] = _ms(started)
-        return Found(plan, sources, covered, query, note, timings)
+        return Found(plan, sources, covered, query, note)
 
-    def _top(self, plan: QueryPlan, question: str, k: int, note: str | None, timings: dict[str, float],
-             started: float) -> Found:
+    def _top(self, plan: QueryPlan, question: str, k: int, note: str | None) -> Found:
         """Vote rankings, vote conditions and date listings, from the catalog alone. Only papers of the
         asked dates (every date when none was named) take part; papers tied with the last one shown are
         shown too ("most voted" names every paper sharing the top count)."""
@@ -260,8 +279,7 @@ class AnswerEngine:
         # Each paper as it appeared in the asked digest: that date and that day's votes.
         sources = [Source(replace(papers[arxiv_id], date=day, votes=votes))
                    for arxiv_id, day, votes in shown if arxiv_id in papers]
-        timings["total"] = _ms(started)
-        return Found(plan, sources, bool(best), question, note, timings, matched=len(entries),
+        return Found(plan, sources, bool(best), question, note, matched=len(entries),
                      tied_more=tied_more, unknown_votes=sum(1 for _, votes in best.values() if votes is None))
 
     def _names_top_paper(self, question: str, top: list[Source]) -> bool:
@@ -287,20 +305,44 @@ class AnswerEngine:
         return f"{last.question} {question}", list(last.cited)
 
     # --- answering -------------------------------------------------------------------------------------
+    @dispatcher.span
     def ask(self, question: str, conversation_id: str | None = None, *, use_llm: bool | None = None,
             top_k: int | None = None, on_token: OnToken | None = None) -> Answer:
-        started = time.perf_counter()
         question = question.strip()
         lang = language(question)
         found = self.find(question, conversation_id, top_k)
-        timings = dict(found.timings_ms)
+        want_llm = self.llm is not None and (use_llm is None or use_llm)
+        text, cited, llm_info, messages = self._synthesize(question, found, lang, conversation_id, want_llm,
+                                                           on_token)
+        instead = _instead_line(found.plan, lang)
+        if instead:
+            text = f"{instead}\n\n{text}"
+        note = self._note(llm_info, lang, found)
+        if note:
+            text = f"{text}\n\n{note}"
+        citations = [
+            Citation(n, s.paper.arxiv_id, s.paper.title, s.paper.url, s.paper.date, s.paper.votes)
+            for n, s in enumerate((found.sources[i] for i in cited), start=1)
+        ]
+        # Sources are reordered so that source i+1 is citation [i+1]; uncited ones follow.
+        ordered = [found.sources[i] for i in cited] + [s for i, s in enumerate(found.sources) if i not in cited]
+        self.memory.add(conversation_id, Turn(question, text, [c.arxiv_id for c in citations]))
+        covered = found.covered and bool(found.sources)
+        dispatcher.event(AnswerEvent(
+            mode=found.plan.mode, language=lang, covered=covered, citations=len(citations), llm_used=llm_info["used"],
+            llm_failed=llm_info["model"] is not None and not llm_info["used"], llm_reason=llm_info["reason"]))
+        return Answer(question, text, lang, found.plan.mode, covered, citations, ordered, llm_info,
+                      self.instrumentation.timings_ms(), messages)
+
+    @dispatcher.span
+    def _synthesize(self, question: str, found: Found, lang: str, conversation_id: str | None, want_llm: bool,
+                    on_token: OnToken | None) -> tuple[str, list[int], dict[str, Any], list[dict[str, str]]]:
+        """The answer's text, the sources it cites (indexes, in citation order), the LLM's record and the
+        messages sent to it (none when it was not asked)."""
         llm_info: dict[str, Any] = {"used": False, "model": None, "reason": None}
         messages: list[dict[str, str]] = []
-        want_llm = self.llm is not None and (use_llm is None or use_llm)
         if not want_llm:
             llm_info["reason"] = "no LLM configured" if self.llm is None else "LLM switched off"
-
-        synth_started = time.perf_counter()
         cited: list[int] = []
         if found.plan.mode == "top" and found.covered:  # also "no paper got 100 votes on …"
             text, cited = self._extractive(found, lang, question)
@@ -324,24 +366,7 @@ class AnswerEngine:
                 text, cited = self._extractive(found, lang, question)
         if found.plan.mode in ("top", "lookup"):
             llm_info["reason"] = llm_info["reason"] or "metadata question: answered from the catalog"
-        timings["synthesize"] = _ms(synth_started)
-
-        instead = _instead_line(found.plan, lang)
-        if instead:
-            text = f"{instead}\n\n{text}"
-        note = self._note(llm_info, lang, found)
-        if note:
-            text = f"{text}\n\n{note}"
-        citations = [
-            Citation(n, s.paper.arxiv_id, s.paper.title, s.paper.url, s.paper.date, s.paper.votes)
-            for n, s in enumerate((found.sources[i] for i in cited), start=1)
-        ]
-        # Sources are reordered so that source i+1 is citation [i+1]; uncited ones follow.
-        ordered = [found.sources[i] for i in cited] + [s for i, s in enumerate(found.sources) if i not in cited]
-        timings["total"] = _ms(started)
-        self.memory.add(conversation_id, Turn(question, text, [c.arxiv_id for c in citations]))
-        return Answer(question, text, lang, found.plan.mode, found.covered and bool(found.sources), citations,
-                      ordered, llm_info, timings, messages)
+        return text, cited, llm_info, messages
 
     def ask_stream(self, question: str, conversation_id: str | None = None, **options: Any) -> Iterator[str | Answer]:
         """:meth:`ask`, streamed: the LLM's text deltas as they arrive (raw: links and markers not yet
@@ -658,8 +683,3 @@ def _asks_single(question: str) -> bool:
     plural = ("papers", "논문들", "top ", "상위", "목록", "list")
     return not any(word in lowered for word in plural) and any(
         word in lowered for word in ("가장", "제일", "most", "최다", "1위", "highest", "least", "fewest", "lowest"))
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
-

@@ -34,7 +34,7 @@ def evaluate(engine: AnswerEngine, rows: list[dict[str, Any]]) -> dict[str, Any]
         if len(retrieved) < RANK_DEPTH:
             # Metadata answers (a date's top paper, a lookup) are short; the ranking continues with what
             # hybrid retrieval would return, so every row ranks at least RANK_DEPTH papers.
-            extra = engine.retriever.retrieve(row["question"], RANK_DEPTH * 2).candidates
+            extra = engine.retriever.search(row["question"], RANK_DEPTH * 2).candidates
             retrieved += [c.arxiv_id for c in extra if c.arxiv_id not in retrieved][: RANK_DEPTH - len(retrieved)]
         result: dict[str, Any] = {"question": row["question"], "expected": row["expected"], "retrieved": retrieved,
                                   "covered": found.covered, "mode": found.plan.mode}

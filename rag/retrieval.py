@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.retrieval import RetrievalEndEvent, RetrievalStartEvent
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from config.settings import Settings
 from rag.expansion import expanded
-from rag.lexical import LexicalHit, LexicalIndex
+from rag.lexical import LexicalIndex
 from rag.vectors import VectorIndex
+
+dispatcher = get_dispatcher(__name__)
 
 
 @dataclass
@@ -47,51 +52,136 @@ class Candidate:
 
 @dataclass
 class Retrieval:
-    candidates: list[Candidate]
-    covered: bool
-    timings_ms: dict[str, float]
+    candidates: list[Candidate]  # best first
+    covered: bool  # does anything in the digests answer the question (see HybridRetriever._covered)
+    texts: dict[str, str] = field(default_factory=dict)  # arxiv_id -> its best dense section's text
+
+    def nodes(self) -> list[NodeWithScore]:
+        """The candidates as LlamaIndex nodes: id = arXiv id, score = fused score, the evidence in metadata."""
+        return [NodeWithScore(node=TextNode(
+            id_=c.arxiv_id, text=self.texts.get(c.arxiv_id, ""),
+            metadata={"arxiv_id": c.arxiv_id, "dense": c.dense, "lexical": c.lexical, "dense_rank": c.dense_rank,
+                      "lexical_rank": c.lexical_rank, "sections": list(c.sections), "found_by": c.found_by},
+            excluded_llm_metadata_keys=list(_EVIDENCE), excluded_embed_metadata_keys=list(_EVIDENCE),
+        ), score=c.score) for c in self.candidates]
 
 
-class HybridRetriever:
-    def __init__(self, embedder: BaseEmbedding, vectors: VectorIndex, lexical: LexicalIndex,
-                 settings: Settings) -> None:
-        self.embedder = embedder
+_EVIDENCE = ("dense", "lexical", "dense_rank", "lexical_rank", "sections", "found_by")
+
+
+class DenseRetriever(BaseRetriever):
+    """Section nodes by e5 cosine similarity, from Chroma through LlamaIndex's ``ChromaVectorStore``
+    (``rag.vectors.VectorIndex.query``); scores are cosine similarities.
+
+    Not ``VectorStoreIndex.from_vector_store(...).as_retriever()``: building a ``VectorStoreIndex`` reads
+    ``llama_index.core.Settings`` (its transformations default to ``Settings.transformations``, a
+    tokenizer-backed splitter) and its retriever reports Chroma's ``exp(-distance)``; the per-query
+    ``arxiv_ids`` filter is the same ``MetadataFilters`` either way. A query embedding already in the
+    ``QueryBundle`` is used as is (the fusion retriever embeds once for both retrievers).
+    """
+
+    def __init__(self, vectors: VectorIndex, embed_model: BaseEmbedding, *, similarity_top_k: int,
+                 arxiv_ids: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.vectors = vectors
+        self.embed_model = embed_model
+        self.similarity_top_k = similarity_top_k
+        self.arxiv_ids = None if arxiv_ids is None else list(arxiv_ids)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        embedding = query_bundle.embedding
+        if embedding is None:
+            embedding = self.embed_model.get_query_embedding(query_bundle.query_str)
+        hits = self.vectors.query(embedding, self.similarity_top_k, self.arxiv_ids)
+        return [NodeWithScore(node=TextNode(id_=hit.node_id, text=hit.text,
+                                            metadata={"arxiv_id": hit.arxiv_id, "section": hit.section}),
+                              score=hit.score) for hit in hits]
+
+
+class LexicalRetriever(BaseRetriever):
+    """Section nodes by BM25 over Kiwi morphemes (``rag.lexical.LexicalIndex``); scores are BM25 scores.
+
+    Ours rather than ``llama_index.retrievers.bm25.BM25Retriever``, whose English tokenizer misses most
+    Korean matches (see ``rag.lexical``). The index keeps no text: nodes carry ids and metadata only (the
+    texts are in the catalog)."""
+
+    def __init__(self, lexical: LexicalIndex, *, similarity_top_k: int, arxiv_ids: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.lexical = lexical
+        self.similarity_top_k = similarity_top_k
+        self.arxiv_ids = None if arxiv_ids is None else list(arxiv_ids)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = self.lexical.search(query_bundle.query_str, self.similarity_top_k, self.arxiv_ids)
+        return [NodeWithScore(node=TextNode(id_=hit.node_id, metadata={
+            "arxiv_id": hit.arxiv_id, "section": hit.node_id.split("#", 1)[1]}), score=hit.score) for hit in hits]
+
+
+class HybridRetriever(BaseRetriever):
+    """Papers for a question: dense and lexical section nodes, deduplicated to papers and fused per paper.
+
+    As a LlamaIndex retriever, ``retrieve(query)`` returns one node per paper (id = arXiv id, score = the
+    fused score, the evidence in metadata) among ``arxiv_ids`` when given, best ``similarity_top_k``
+    first. The engine calls :meth:`search`, which also says whether the digests cover the question and
+    takes the per-question restriction and the follow-up boost as arguments. Both dispatch LlamaIndex's
+    retrieval events; the query embedding, each retriever and the fusion are spans of their own.
+    """
+
+    def __init__(self, embed_model: BaseEmbedding, vectors: VectorIndex, lexical: LexicalIndex, settings: Settings,
+                 *, similarity_top_k: int | None = None, arxiv_ids: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.embed_model = embed_model
         self.vectors = vectors
         self.lexical = lexical
         self.settings = settings
+        self.similarity_top_k = similarity_top_k or settings.retrieval.top_k
+        self.arxiv_ids = None if arxiv_ids is None else list(arxiv_ids)
 
-    def retrieve(self, query: str, k: int, arxiv_ids: list[str] | None = None,
-                 boost: list[str] | None = None) -> Retrieval:
-        """Top-k papers for ``query``; ``arxiv_ids`` restricts the search, ``boost`` favours papers
-        (the previous turn's citations in a follow-up)."""
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
-        vector = self.embedder.get_query_embedding(query)
-        timings["embed_query"] = _ms(started)
-        started = time.perf_counter()
-        dense_hits = self.vectors.query(vector, self.settings.retrieval.dense_k, arxiv_ids)
-        timings["dense"] = _ms(started)
-        started = time.perf_counter()
+    @dispatcher.span
+    def search(self, query: str | QueryBundle, k: int | None = None, arxiv_ids: Sequence[str] | None = None,
+               boost: Sequence[str] | None = None) -> Retrieval:
+        """Top-k papers for ``query`` and whether anything covers it; ``arxiv_ids`` restricts the search,
+        ``boost`` favours papers (the previous turn's citations in a follow-up)."""
+        dispatcher.event(RetrievalStartEvent(str_or_query_bundle=query))
+        bundle = QueryBundle(query) if isinstance(query, str) else query
+        retrieval = self._search(bundle, k or self.similarity_top_k, arxiv_ids, boost)
+        dispatcher.event(RetrievalEndEvent(str_or_query_bundle=query, nodes=retrieval.nodes()))
+        return retrieval
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return self._search(query_bundle, self.similarity_top_k, self.arxiv_ids, None).nodes()
+
+    def _search(self, bundle: QueryBundle, k: int, arxiv_ids: Sequence[str] | None,
+                boost: Sequence[str] | None) -> Retrieval:
+        if bundle.embedding is None:
+            bundle = QueryBundle(bundle.query_str, embedding=self.embed_model.get_query_embedding(bundle.query_str))
+        dense = DenseRetriever(self.vectors, self.embed_model, similarity_top_k=self.settings.retrieval.dense_k,
+                               arxiv_ids=arxiv_ids).retrieve(bundle)
         # BM25 also gets the other language's words for the question's ML terms (rag.expansion) ...
-        words = expanded(query) if self.settings.retrieval.query_expansion else query
-        lexical_hits = self.lexical.search(words, self.settings.retrieval.lexical_k, arxiv_ids)
+        words = QueryBundle(expanded(bundle.query_str)) if self.settings.retrieval.query_expansion else bundle
+        bm25 = LexicalRetriever(self.lexical, similarity_top_k=self.settings.retrieval.lexical_k, arxiv_ids=arxiv_ids)
+        lexical = bm25.retrieve(words)
         # ... but "not covered" judges the question's own words: its BM25 threshold was calibrated on them, and
         # the added words lift scores (measured on the seeds: 10 of 11 unanswerable questions refused -> 6).
-        plain_hits = lexical_hits if words == query else self.lexical.search(
-            query, self.settings.retrieval.lexical_k, arxiv_ids)
-        timings["lexical"] = _ms(started)
+        plain = lexical if words is bundle or words.query_str == bundle.query_str else bm25.retrieve(bundle)
+        return self._fuse_papers(dense, lexical, k, boost, plain)
 
-        started = time.perf_counter()
-        dense = [(hit.arxiv_id, hit.section, hit.score) for hit in dense_hits]
-        candidates = candidates_from_hits(dense, _lexical(lexical_hits))
+    @dispatcher.span
+    def _fuse_papers(self, dense: list[NodeWithScore], lexical: list[NodeWithScore], k: int,
+                     boost: Sequence[str] | None, plain: list[NodeWithScore] | None = None) -> Retrieval:
+        """``plain``: the lexical hits of the question without expansion words, for the coverage decision
+        (``lexical`` itself when there were none)."""
+        texts: dict[str, str] = {}
+        for hit in dense:
+            texts.setdefault(str(hit.node.metadata["arxiv_id"]), hit.node.get_content())
+        candidates = candidates_from_hits(_hits(dense), _hits(lexical))
         self._fuse(candidates)
         for candidate in candidates:
             if boost and candidate.arxiv_id in boost:  # as much as a first place in one of the two lists
                 candidate.score += self._first_place
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)[:k]
-        judged = candidates if plain_hits is lexical_hits else candidates_from_hits(dense, _lexical(plain_hits))
-        timings["fuse"] = _ms(started)
-        return Retrieval(ranked, self._covered(judged), timings)
+        judged = candidates if plain is None or plain is lexical else candidates_from_hits(_hits(dense), _hits(plain))
+        return Retrieval(ranked, self._covered(judged), {c.arxiv_id: texts.get(c.arxiv_id, "") for c in ranked})
 
     @property
     def _first_place(self) -> float:
@@ -227,9 +317,5 @@ def _normalized(scores: dict[str, float], *, robust: bool = False) -> dict[str, 
     return {key: (value - centre + 3 * spread) / (6 * spread) for key, value in scores.items()}
 
 
-def _lexical(hits: Iterable[LexicalHit]) -> list[Hit]:
-    return [(hit.arxiv_id, hit.node_id.split("#", 1)[1], hit.score) for hit in hits]
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+def _hits(nodes: list[NodeWithScore]) -> list[Hit]:
+    return [(str(n.node.metadata["arxiv_id"]), str(n.node.metadata["section"]), float(n.score or 0.0)) for n in nodes]

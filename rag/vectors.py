@@ -33,6 +33,7 @@ class VectorHit:
     arxiv_id: str
     section: str
     score: float  # cosine similarity
+    text: str = ""  # the section's text as stored with the vector
 
 
 def chroma_client(url: str | None, path: Path) -> Any:
@@ -151,5 +152,6 @@ class VectorIndex:
             metadata = node.metadata
             # ChromaVectorStore reports exp(-distance); with the cosine space, distance = 1 - cos.
             cosine = 1.0 + math.log(similarity) if similarity > 0 else -1.0
-            hits.append(VectorHit(node.node_id, str(metadata["arxiv_id"]), str(metadata["section"]), cosine))
+            hits.append(VectorHit(node.node_id, str(metadata["arxiv_id"]), str(metadata["section"]), cosine,
+                                  node.get_content()))
         return hits

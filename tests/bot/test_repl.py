@@ -33,6 +33,10 @@ def test_a_turn_shows_retrieval_prompt_answer_citations_timings(sample_library: 
     child.expect_exact("[1] 2502.01061 https://arxiv.org/abs/2502.01061")
     child.expect(r"── timings ms: route=\S+")
     child.expect_exact(PROMPT)
+    child.sendline("/timings")  # the session's steps, from the engine's instrumentation record
+    child.expect(r"embed_query\s+1×  mean\s+\S+ ms  max")
+    child.expect(r"total\s+1×")
+    child.expect_exact(PROMPT)
 
     child.sendline("/k 2")
     child.expect_exact("top-k = 2")
