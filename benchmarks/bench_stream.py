@@ -238,6 +238,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "PAPERSBOT_LLM_API_KEY": "k",
                 "PAPERSBOT_LLM_MODEL": "fake-model",
             })
+            if args.workers:
+                env["PAPERSBOT_TELEGRAM_WORKERS"] = str(args.workers)
             bot = BotProcess(env, Path(tmp) / "bot.log")
             try:
                 wait_for(lambda: srv.calls("getUpdates"), 120)
@@ -293,7 +295,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"at end {result['loadavg_end']}",
         f"LLM: fake OpenAI endpoint streaming {result['answer_tokens']} word tokens at {result['tokens_per_second']} "
         f"tokens/s (~{result['stream_s']} s per answer); bot settings default (stream_draft_interval_s 0.5, "
-        "stream_edit_interval_s 1.0), question limiter off",
+        f"stream_edit_interval_s 1.0, telegram.workers {args.workers or 4}), question limiter off",
     ]
     for name, title in (("private", "private chat (sendMessageDraft, then one sendMessage)"),
                         ("group", "group (sendMessage plain, editMessageText >= 1 s apart, last edit HTML)")):
@@ -339,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=8)
     parser.add_argument("--tokens-per-second", type=float, default=30.0)
     parser.add_argument("--chats", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=0, help="telegram.workers of the bot (0: its default, 4)")
     parser.add_argument("--pacing-chats", type=int, default=50, help="0 skips the pacing comparison")
     parser.add_argument("--pacing-rounds", type=int, default=5)
     parser.add_argument("--only-pacing", action="store_true", help="just the pacing comparison (section 4)")

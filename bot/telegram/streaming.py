@@ -29,7 +29,7 @@ from datetime import timedelta
 
 from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, EndPointNotFound, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.telegram.render import MAX_MESSAGE, Part, Span, from_markdown, render_parts, to_plain, utf16_len
@@ -157,7 +157,7 @@ class AnswerStream:
                 log.warning("chat %s: streaming off for this answer: %s", self.chat_id, exc)
                 self._disabled = self.streamed is None  # an edit that failed: the final edit tries again
             return
-        except Forbidden:
+        except (Forbidden, EndPointNotFound):  # blocked, or a Bot API server without sendMessageDraft
             self._disabled = True
             return
         except (NetworkError, TelegramError) as exc:  # best effort: the next update carries the newer text
