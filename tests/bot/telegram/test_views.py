@@ -98,3 +98,22 @@ def test_paper_view_shows_summary_abstract_and_unknown_votes() -> None:
         assert "Summary\n자유 형식 요약 첫 줄.\n둘째 줄." in plain and "Abstract\nAn English abstract." in plain
     listed, _ = parse_telegram_html(to_html(top_view("2025-02-05", [older], "en")))
     assert "votes unknown" in listed
+
+
+def test_an_llm_answer_is_formatted_and_a_long_one_folds_its_sources() -> None:
+    cites = [Citation(1, "2502.01061", "Omni <Human>", "https://arxiv.org/abs/2502.01061", "2025-02-05", 134)]
+    llm = {"used": True, "model": "m", "reason": None}
+    short = Answer("q", "**OmniHuman-1**은 *DiT* 모델입니다 [1].\n\n- 오디오 <조건> [1]", "ko", "search", True, cites,
+                   [], llm, {})
+    plain, entities = parse_telegram_html(to_html(answer_view(short)))
+    assert "**" not in plain and "<조건>" in plain and "- 오디오" not in plain  # Markdown rendered, text escaped
+    assert [e["type"] for e in entities][:2] == ["bold", "italic"]
+    assert "expandable_blockquote" not in [e["type"] for e in entities]
+    extractive = answer("**literal** stars [1]", cites)  # not the model's Markdown: shown as written
+    assert "**literal**" in parse_telegram_html(to_html(answer_view(extractive)))[0]
+    long = Answer("q", "긴 답변입니다 [1]. " * 150, "ko", "search", True, cites, [], llm, {})
+    parts = render_parts(answer_view(long))
+    _plain, entities = parse_telegram_html(parts[-1].html)
+    quote = next(e for e in entities if e["type"] == "expandable_blockquote")
+    source = [e for e in entities if e["type"] == "text_link"][-1]
+    assert quote["offset"] <= source["offset"] < quote["offset"] + quote["length"]  # the source line is folded
