@@ -81,6 +81,11 @@ class StorageSettings(Section):
     def subscriptions_path(self) -> Path:
         return self.data_dir / "subscriptions.sqlite3"
 
+    @property
+    def contexts_path(self) -> Path:
+        """Which papers each message the bot sent showed (replies and buttons; see rag/storage/contexts.py)."""
+        return self.data_dir / "contexts.sqlite3"
+
 
 class LoadingSettings(Section):
     """Reading digest files: their size limit, and the folder the running bot ingests from."""
@@ -298,6 +303,11 @@ class TelegramSettings(Section):
         description="Sustained questions per minute per user: the token-bucket refill rate. Admins are exempt.")
     list_size: int = Field(
         default=5, ge=1, le=30, description="Papers listed by /top and /search when no count is given.")
+    reply_context_days: int = Field(
+        default=30, ge=1,
+        description="How long a reply to a push, a /top list or an answer stays about that message's papers, and "
+        "its Summary / Similar / Mute topic buttons keep working (which papers each message showed is kept in "
+        "contexts.sqlite3 in the data dir, pruned after this many days).")
     workers: int = Field(
         default=4, ge=1,
         description="Threads running the blocking answer engine (embedding, SQLite, Chroma); more concurrent "

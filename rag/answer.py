@@ -11,7 +11,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -42,6 +42,9 @@ DEFAULT_ZONE = "Asia/Seoul"
 # rather than quoted. See _close_to_best.
 CITE_RELATIVE_SCORE = 0.65
 MAX_EXTRACTIVE_CITED = 3
+# A reply about a message's papers that none of them answers is a question of its own when the whole index
+# answers it with another paper at least this much closer in meaning (e5 cosine; see AnswerEngine._scoped).
+SCOPE_ESCAPE_DENSE = 0.03
 # Vote questions with a condition ("100표 이상") list up to this many papers, then say how many more.
 MAX_LISTED = 20
 
@@ -86,6 +89,10 @@ class Found:
     matched: int = 0
     tied_more: int = 0
     unknown_votes: int = 0
+    # A reply about the papers of one message (``arxiv_ids`` given to find): only they took part; ``named``:
+    # the question named them ("the second", "1 and 3"), so every one is a source and is cited.
+    scoped: bool = False
+    named: bool = False
 
 
 @dataclass
@@ -196,8 +203,9 @@ class AnswerEngine:
 
     # --- retrieval -------------------------------------------------------------------------------------
     @dispatcher.span
-    def find(self, question: str, conversation_id: str | None = None, top_k: int | None = None) -> Found:
-        found = self._find(question, conversation_id, top_k or self.top_k)
+    def find(self, question: str, conversation_id: str | None = None, top_k: int | None = None, *,
+             arxiv_ids: Sequence[str] | None = None, named: bool = False) -> Found:
+        found = self._find(question, conversation_id, top_k or self.top_k, arxiv_ids, named)
         found.timings_ms = self.instrumentation.timings_ms()
         return found
 
@@ -208,8 +216,13 @@ class AnswerEngine:
                                     arxiv_ids=len(plan.arxiv_ids), votes_condition=plan.votes_condition))
         return plan
 
-    def _find(self, question: str, conversation_id: str | None, k: int) -> Found:
+    def _find(self, question: str, conversation_id: str | None, k: int, arxiv_ids: Sequence[str] | None,
+              named: bool) -> Found:
         catalog = self.catalog
+        if arxiv_ids is not None:
+            scoped = self._scoped(question, list(dict.fromkeys(arxiv_ids)), named, k)
+            if scoped is not None:
+                return scoped
         plan = self._route(question)
 
         if plan.mode == "lookup":
@@ -248,6 +261,29 @@ class AnswerEngine:
         sources = [Source(papers_by_id[c.arxiv_id], c) for c in retrieval.candidates if c.arxiv_id in papers_by_id]
         covered = bool(sources) and (retrieval.covered or self._names_top_paper(question, sources[:2]))
         return Found(plan, sources, covered, query, note)
+
+    def _scoped(self, question: str, arxiv_ids: list[str], named: bool, k: int) -> Found | None:
+        """Only ``arxiv_ids`` take part, whatever dates or votes the question mentions. ``named``: all of them
+        are the sources, in the order given; otherwise retrieval ranks them. Papers gone from the catalog
+        are left out.
+
+        None (answer it as a question of its own) when the question names no paper, none of ``arxiv_ids``
+        answers it, and the whole index does, clearly better, with another paper: a reply that asks something
+        else ("Gaussian splatting image-to-3D paper?" under an answer about OmniHuman). "What dataset did it
+        use?" matches nothing clearly anywhere, so it stays with the replied-to papers."""
+        plan = QueryPlan(text=question)
+        retrieval = self.retriever.search(question, len(arxiv_ids) if named else k, arxiv_ids)
+        if not named and not retrieval.covered:
+            whole = self.retriever.search(question, 1)
+            best = max((c.dense for c in retrieval.candidates if c.dense is not None), default=-1.0)
+            if whole.covered and whole.candidates and whole.candidates[0].arxiv_id not in arxiv_ids \
+                    and (whole.candidates[0].dense or -1.0) >= best + SCOPE_ESCAPE_DENSE:
+                return None
+        by_id = self.catalog.get_many(arxiv_ids)
+        candidates = {c.arxiv_id: c for c in retrieval.candidates}
+        order = arxiv_ids if named else [c.arxiv_id for c in retrieval.candidates]
+        sources = [Source(by_id[i], candidates.get(i)) for i in order if i in by_id]
+        return Found(plan, sources, bool(sources), question, None, scoped=True, named=named)
 
     def _top(self, plan: QueryPlan, question: str, k: int, note: str | None) -> Found:
         """Vote rankings, vote conditions and date listings, from the catalog alone. Only papers of the
@@ -307,10 +343,13 @@ class AnswerEngine:
     # --- answering -------------------------------------------------------------------------------------
     @dispatcher.span
     def ask(self, question: str, conversation_id: str | None = None, *, use_llm: bool | None = None,
-            top_k: int | None = None, on_token: OnToken | None = None) -> Answer:
+            top_k: int | None = None, on_token: OnToken | None = None, arxiv_ids: Sequence[str] | None = None,
+            named: bool = False) -> Answer:
+        """``arxiv_ids``: answer about these papers only (a reply to a message listing them); ``named``: the
+        question named them, so each is given to the answerer and cited (see :meth:`find`)."""
         question = question.strip()
         lang = language(question)
-        found = self.find(question, conversation_id, top_k)
+        found = self.find(question, conversation_id, top_k, arxiv_ids=arxiv_ids, named=named)
         want_llm = self.llm is not None and (use_llm is None or use_llm)
         text, cited, llm_info, messages = self._synthesize(question, found, lang, conversation_id, want_llm,
                                                            on_token)
@@ -420,12 +459,13 @@ class AnswerEngine:
             return "\n\n".join(parts), list(range(len(found.sources)))
 
         tokenize = self.tokenizer.tokens
-        cited = _close_to_best(found.sources)
+        cited = list(range(len(found.sources))) if found.named else _close_to_best(found.sources)
         query = tokenize(question)
         # Terms shared by every quoted paper's text (its name, "model") say less than rare ones.
         pool = [set(tokenize(s)) for i in cited for s in _quotable(found.sources[i].paper, lang)]
         weights = {t: 1.0 + math.log((1 + len(pool)) / (1 + sum(t in sentence for sentence in pool))) for t in query}
-        picked = [(i, _best_sentences(found.sources[i], weights, tokenize, 2 if n == 0 else 1, lang))
+        per_paper = 3 if found.named else 1  # "두 번째 논문 자세히": a named paper gets more of its text
+        picked = [(i, _best_sentences(found.sources[i], weights, tokenize, max(per_paper, 2 if n == 0 else 1), lang))
                   for n, i in enumerate(cited)]
         if lang == "ko":
             head = "다이제스트에서 찾은 관련 논문입니다:"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,8 @@ from rag.components import Components, build_components
 from rag.inbox import InboxReport, ingest_inbox
 from rag.ingest import Indexer, IngestReport, Progress, ingest_paths
 from rag.llm import OnToken
+from rag.rising import Riser, rising
+from rag.similar import similar_papers
 from rag.storage.catalog import StoredPaper
 from rag.sync import Syncer, SyncReport, last_sync
 
@@ -114,6 +116,15 @@ class Papers:
         return compose(self._catalog, self._matcher, day, limit=limit, topics=topics,
                        topic_limit=self.settings.push.topic_matches if topic_limit is None else topic_limit,
                        min_relevance=self.settings.push.topic_min_relevance if min_relevance is None else min_relevance)
+
+    def similar(self, arxiv_id: str, limit: int) -> list[tuple[StoredPaper, float]]:
+        """The papers closest in meaning to ``arxiv_id`` (its dense neighbours), closest first."""
+        self.refresh()
+        return similar_papers(self._catalog, self._vectors, arxiv_id, limit)
+
+    def rising(self, days: float, now: datetime, limit: int) -> list[Riser]:
+        """The papers whose upvotes grew most in the ``days`` before ``now`` (from the vote history)."""
+        return rising(self._catalog, days, now, limit)
 
     def is_empty(self) -> bool:
         return self._catalog.counts()["papers"] == 0

@@ -129,6 +129,14 @@ class VectorIndex:
         self._collection.modify(name=name)
         self.collection_name = name
 
+    def embeddings(self, node_ids: list[str]) -> dict[str, list[float]]:
+        """node_id → stored vector, for the ids present (a paper's own vectors, to find its neighbours)."""
+        if not node_ids:
+            return {}
+        got = self._collection.get(ids=node_ids, include=["embeddings"])
+        vectors = got["embeddings"] if got["embeddings"] is not None else []
+        return {node_id: [float(x) for x in vector] for node_id, vector in zip(got["ids"], vectors, strict=False)}
+
     def delete(self, node_ids: list[str]) -> None:
         if node_ids:
             self._collection.delete(ids=node_ids)

@@ -23,7 +23,9 @@ from telegram.ext import (
     ApplicationBuilder,
     BaseRateLimiter,
     CallbackContext,
+    CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -34,17 +36,22 @@ from bot.ops.health import HealthServer, TelegramMonitor
 from bot.telegram.access import AccessPolicy, QuestionLimiter
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.botapi import build_bot
+from bot.telegram.buttons import Buttons
+from bot.telegram.context import ReplyContexts
 from bot.telegram.errors import install_log_redaction, make_error_handler, redact_loggers
 from bot.telegram.handlers import Handlers
 from bot.telegram.handoff import HandoffServer
+from bot.telegram.inline import InlineHandlers
 from bot.telegram.polling import ResilientUpdatesRequest
 from bot.telegram.push import Pusher
 from bot.telegram.request import monitored_requests
+from bot.telegram.rising import RisingHandlers
 from bot.telegram.stopping import DrainingUpdateProcessor, install_stop_signals
 from bot.telegram.subscribing import SubscriptionHandlers
 from bot.telegram.syncing import SyncHandlers
 from config.settings import Settings
 from rag.service import Papers
+from rag.storage.contexts import ContextStore
 from rag.storage.subscriptions import SubscriptionStore, utc_now
 from rag.sync import Syncer
 
@@ -57,6 +64,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("top", "Most-voted papers of a digest: /top [date] [n]", "그날 추천 순위: /top [날짜] [개수]"),
     ("paper", "A paper's summary: /paper <arXiv id or link>", "논문 요약: /paper <arXiv ID/링크>"),
     ("search", "Find papers by words (no LLM)", "단어로 논문 찾기 (LLM 없이)"),
+    ("rising", "Papers gaining votes fastest: /rising [days]", "추천이 빠르게 느는 논문: /rising [일수]"),
     ("subscribe", "Daily top papers: /subscribe [HH:MM] [zone] [topics]", "매일 추천 논문: /subscribe [HH:MM] [주제]"),
     ("subscription", "Your daily push settings", "구독 설정 보기"),
     ("unsubscribe", "Stop the daily push", "구독 해지"),
@@ -68,8 +76,8 @@ ADMIN_COMMANDS: list[tuple[str, str, str]] = [
     ("stats", "Index statistics (admin)", "색인 현황 (관리자)"),
     ("sync", "Fetch new digests now (admin)", "새 다이제스트 가져오기 (관리자)"),
 ]
-# Updates the bot asks Telegram for; callback queries are for the subscription buttons to come.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+# Updates the bot asks Telegram for: messages, button presses and inline queries (@bot words in any chat).
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
 
 
 def build_application(
@@ -99,12 +107,15 @@ def build_application(
     redact_loggers(token)  # httpx logs every request URL, and the token is part of it
     runner = runner or BlockingRunner(settings.telegram.workers)  # papers refreshes once per question itself
     access = access or AccessPolicy.from_settings(settings.telegram)
-    handlers = Handlers(settings, papers, runner, access, limiter or QuestionLimiter.from_settings(settings.telegram))
+    contexts = ContextStore(settings.storage.contexts_path, settings.telegram.reply_context_days)
+    replies = ReplyContexts(contexts)
+    handlers = Handlers(settings, papers, runner, access, limiter or QuestionLimiter.from_settings(settings.telegram),
+                        contexts=replies)
     owns_store = store is None  # an injected store belongs to the caller, who closes it
     store = store or SubscriptionStore(settings.storage.subscriptions_path)
     syncer = syncer if syncer is not None else (
         papers.syncer(exclusive=runner.exclusive) if settings.sync.interval_minutes else None)
-    pusher = Pusher(settings, papers, store, runner, clock=clock, syncer=syncer)
+    pusher = Pusher(settings, papers, store, runner, clock=clock, syncer=syncer, contexts=replies)
     handoff = HandoffServer(papers, runner)  # other processes' ingests and syncs, when we own the data dir
     if health is not None:  # /healthz and /metrics report the last push from the subscription store
         health.last_push = store.last_push
@@ -133,6 +144,7 @@ def build_application(
             syncer.close()
         if owns_store:
             store.close()
+        contexts.close()
 
     # getUpdates always goes through ResilientUpdatesRequest: a 401/404 must not end polling for good.
     bot = build_bot(settings.telegram, token, request=request, rate_limiter=rate_limiter,
@@ -145,12 +157,16 @@ def build_application(
         .post_shutdown(on_shutdown)
         .build()
     )
-    register_handlers(app, handlers, SubscriptionHandlers(settings.push, store), SyncHandlers(pusher, access))
+    register_handlers(app, handlers, SubscriptionHandlers(settings.push, store), SyncHandlers(pusher, access),
+                      RisingHandlers(papers, runner, replies, settings.telegram.list_size, clock))
+    app.add_handler(CallbackQueryHandler(Buttons(papers, runner, replies, store).on_callback))
+    app.add_handler(InlineQueryHandler(InlineHandlers(papers, runner).on_inline_query))
     app.add_error_handler(make_error_handler(token))
     return app
 
 
-def register_handlers(app: App, h: Handlers, subs: SubscriptionHandlers, syncs: SyncHandlers) -> None:
+def register_handlers(app: App, h: Handlers, subs: SubscriptionHandlers, syncs: SyncHandlers,
+                      rising: RisingHandlers) -> None:
     """Every handler, in order. The access gate runs first (group -1) and stops refused updates."""
     message = filters.UpdateType.MESSAGE  # edited messages are not questions asked again
     private = filters.ChatType.PRIVATE
@@ -160,7 +176,7 @@ def register_handlers(app: App, h: Handlers, subs: SubscriptionHandlers, syncs: 
         app.add_handler(CommandHandler(name, callback, filters=message))
     for name, callback in (("subscribe", subs.subscribe), ("unsubscribe", subs.unsubscribe),
                            ("subscription", subs.subscription), ("subscriptions", subs.subscription),
-                           ("sync", syncs.sync)):
+                           ("sync", syncs.sync), ("rising", rising.rising)):
         app.add_handler(CommandHandler(name, callback, filters=message))
     # A GIF is also a document: it gets the media hint, not "only admins may upload".
     app.add_handler(MessageHandler(message & private & filters.Document.ALL & ~filters.ANIMATION, h.document))

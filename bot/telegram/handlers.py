@@ -14,17 +14,20 @@ import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 from telegram import Message, Update, User
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.telegram import views
 from bot.telegram.access import AccessPolicy, QuestionLimiter, Throttle
 from bot.telegram.addressing import addressed_text, command_argument, for_another_bot
 from bot.telegram.blocking import BlockingRunner
+from bot.telegram.buttons import paper_items, paper_keyboard
+from bot.telegram.context import ReplyContexts, numbered
 from bot.telegram.replies import chat_action, reply
 from bot.telegram.streaming import AnswerStream, ChatPacer
 from bot.telegram.texts import lang_of, t
@@ -32,6 +35,7 @@ from config.settings import Settings
 from loaders.digest import DIGEST_SUFFIXES, arxiv_id_from
 from rag.ingest import IngestReport
 from rag.service import Papers
+from rag.storage.contexts import ContextItem
 
 log = logging.getLogger("papersbot.telegram")
 Context = ContextTypes.DEFAULT_TYPE
@@ -103,8 +107,9 @@ class Handlers:
     """Every handler of the bot, sharing the papers service, the runner and the access rules."""
 
     def __init__(self, settings: Settings, papers: Papers, runner: BlockingRunner, access: AccessPolicy,
-                 limiter: QuestionLimiter) -> None:
+                 limiter: QuestionLimiter, contexts: ReplyContexts | None = None) -> None:
         self.settings = settings
+        self.contexts = contexts  # which papers each sent message showed: replies and buttons (context.py)
         self.papers = papers
         self.runner = runner
         self.access = access
@@ -123,7 +128,13 @@ class Handlers:
         if self.access.allows(chat.id if chat else None, user.id if user else None):
             return
         self.counters["refused"] += 1
-        if message is not None and self._addressed(message, context) and self.refusals.due(message.chat.id):
+        if update.callback_query is not None:  # every button press is answered, refused ones too
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer(t("button_refused", lang_of(user)))
+        elif update.inline_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.inline_query.answer([], cache_time=60, is_personal=True)
+        elif message is not None and self._addressed(message, context) and self.refusals.due(message.chat.id):
             await reply(message, views.plain(t("refused", lang_of(user))))  # once per REFUSAL_EVERY_S
         raise ApplicationHandlerStop
 
@@ -181,10 +192,14 @@ class Handlers:
         stream = AnswerStream.for_message(message, self.settings.telegram.stream_draft_interval_s,
                                           self.settings.telegram.stream_edit_interval_s, self.stream_pacer) \
             if self.papers.llm_configured else None
+        # A reply to a push, a list or an answer is about that message's papers ("두 번째 논문", "1 and 3").
+        scope = await self.contexts.scope(message, question, message.get_bot().id) if self.contexts else None
+        scoped = scope.options() if scope is not None else {}
         try:
             async with chat_action(message.get_bot(), message.chat.id):
                 answer = await self.runner.read(self.papers.ask, question, str(message.chat.id),
-                                                on_token=stream.on_token if stream else None)
+                                                on_token=stream.on_token if stream else None,
+                                                **scoped)
         except asyncio.CancelledError:  # the bot is stopping and the grace period is over (stopping.py)
             if stream is not None:
                 await stream.stop()
@@ -198,7 +213,8 @@ class Handlers:
         self.counters["questions"] += 1
         notice = t("question_clipped", lang, limit=limit) if clipped else None
         spans = views.answer_view(answer, notice)
-        await (stream.finish(spans) if stream is not None else reply(message, spans))
+        sent = await (stream.finish(spans) if stream is not None else reply(message, spans))
+        await self._remember(sent, "answer", numbered([c.arxiv_id for c in answer.citations]))
 
     async def _admit(self, message: Message, user: User | None, lang: str) -> bool:
         """The per-user rate limit (admins are exempt); a friendly note when the user must wait."""
@@ -228,7 +244,18 @@ class Handlers:
             await reply(message, views.unknown_date_view(asked, dates, lang))
             return
         papers = await self.runner.read(self.papers.top_on, day, count)
-        await reply(message, views.top_view(day, papers, lang))
+        items = paper_items(papers)
+        sent = await reply(message, views.top_view(day, papers, lang), reply_markup=paper_keyboard(items, lang))
+        await self._remember(sent, "top", items)
+
+    async def _remember(self, sent: Sequence[Message], kind: str, items: Sequence[ContextItem]) -> None:
+        """Record which papers ``sent`` showed (replies to it and its buttons use that); never fails a reply."""
+        if self.contexts is None:
+            return
+        try:
+            await self.contexts.remember(sent, kind, items)
+        except Exception:
+            log.exception("could not record the papers of a %s message", kind)
 
     async def paper(self, update: Update, context: Context) -> None:
         message = _message(update)
@@ -249,7 +276,7 @@ class Handlers:
         if paper is None:
             await reply(message, views.plain(t("paper_unknown", lang, arxiv_id=arxiv_id)))
             return
-        await reply(message, views.paper_view(paper, lang))
+        await self._remember(await reply(message, views.paper_view(paper, lang)), "paper", numbered([paper.arxiv_id]))
 
     async def search(self, update: Update, context: Context) -> None:
         """Matching papers straight from retrieval: no LLM, no conversation context."""
@@ -265,7 +292,9 @@ class Handlers:
             found = await self.runner.read(self.papers.search, words, self.settings.telegram.list_size)
         self.counters["searches"] += 1
         shown = words if len(words) <= 60 else words[:60] + "…"
-        await reply(message, views.search_view(shown, found, lang))
+        items = paper_items([source.paper for source in found.sources])
+        sent = await reply(message, views.search_view(shown, found, lang), reply_markup=paper_keyboard(items, lang))
+        await self._remember(sent, "search", items)
 
     async def reset(self, update: Update, context: Context) -> None:
         message = _message(update)

@@ -23,22 +23,26 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.telegram import views
+from bot.telegram.buttons import paper_keyboard
+from bot.telegram.context import ReplyContexts
 from bot.telegram.render import MAX_MESSAGE, Part, render_parts
 from bot.telegram.replies import NO_PREVIEW
 from config.settings import Settings
 from rag.briefing import Briefing
 from rag.inbox import InboxReport, scan
+from rag.rising import Riser
 from rag.service import Papers
+from rag.storage.contexts import ContextItem, ContextStore
 from rag.storage.subscriptions import AlreadySent, Subscription, SubscriptionStore, latest_slot, push_lock, utc_now
 from rag.sync import Syncer, SyncReport
 
@@ -47,6 +51,8 @@ T = TypeVar("T")
 NETWORK_RETRIES = 3  # within one pass; later passes try again up to push_max_attempts
 BACKOFF_S = 1.0
 RATE_LIMIT_WAITS = 5  # 429s waited out per chat and pass, on top of AIORateLimiter's retries
+RISING_DAYS = 1  # the push's "📈 Rising" line: papers that gained most votes in the past day …
+RISING_SHOWN = 3  # … at most this many
 
 
 class Blocking(Protocol):
@@ -132,8 +138,9 @@ class Pusher:
     def __init__(self, settings: Settings, papers: Papers, store: SubscriptionStore, blocking: Blocking, *,
                  clock: Callable[[], datetime] = utc_now,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 syncer: Syncer | None = None) -> None:
+                 syncer: Syncer | None = None, contexts: ReplyContexts | None = None) -> None:
         self.settings = settings
+        self.contexts = contexts  # which papers each push showed: its buttons and replies to it (context.py)
         self.papers = papers
         self.store = store
         self.blocking = blocking
@@ -235,7 +242,8 @@ class Pusher:
                 briefings[topics] = await self.blocking.read(
                     self.papers.top, due.digest_date, limit=self.settings.push.top_n, topics=topics,
                     topic_limit=self.settings.push.topic_matches, min_relevance=self.settings.push.topic_min_relevance)
-        parts: dict[tuple[tuple[str, ...], str], Part] = {}  # rendered once per briefing and language
+        risers = await self._rising(now)
+        parts: dict[tuple[tuple[str, ...], str], PushMessage] = {}  # rendered once per briefing and language
         gate = asyncio.Semaphore(self.settings.push.concurrency)
         pace = Pacer(self.settings.push.messages_per_second)
 
@@ -249,13 +257,29 @@ class Pusher:
                     return
                 key = (due.subscription.topics, due.subscription.language)
                 if key not in parts:
-                    parts[key] = briefing_part(briefing, due.subscription.language)
+                    parts[key] = briefing_message(briefing, due.subscription.language, risers)
                 await pace.wait()
                 await self._deliver(bot, due, parts[key], report)
 
         await asyncio.gather(*(one(due, bot) for due in send))
 
-    async def _deliver(self, bot: Bot, due: Due, part: Part, report: PushReport) -> None:
+    async def _rising(self, now: datetime) -> list[Riser]:
+        """The push's "📈 Rising" papers; none when the vote history cannot be read (never fails a push)."""
+        try:
+            return await self.blocking.read(self.papers.rising, RISING_DAYS, now, RISING_SHOWN)
+        except Exception:
+            log.exception("could not read the vote history; the push goes out without its rising line")
+            return []
+
+    async def _remember(self, chat_id: int, message_id: int, push: PushMessage) -> None:
+        if self.contexts is None:
+            return
+        try:
+            await self.contexts.remember_ids(chat_id, [message_id], "push", push.items)
+        except Exception:  # the push is out and recorded; only its buttons and replies lose their papers
+            log.exception("chat %s: could not record the papers of the push", chat_id)
+
+    async def _deliver(self, bot: Bot, due: Due, push: PushMessage, report: PushReport) -> None:
         chat_id = due.subscription.chat_id
         try:
             attempt = self.store.claim(chat_id, due.digest_date)
@@ -270,7 +294,7 @@ class Pusher:
         network_tries = rate_tries = 0
         while True:
             try:
-                message = await send_briefing(bot, chat_id, part)
+                message = await send_briefing(bot, chat_id, push.part, reply_markup=push.keyboard)
             except RetryAfter as exc:  # the rate limiter's own retries were not enough
                 report.retries += 1
                 rate_tries += 1
@@ -309,6 +333,7 @@ class Pusher:
                 return
             self.store.mark_sent(chat_id, due.digest_date, [message.message_id], due.slot)
             report.sent += 1
+            await self._remember(chat_id, message.message_id, push)
             return
 
     def _deactivate(self, chat_id: int, due: Due, reason: str, report: PushReport) -> None:
@@ -319,29 +344,49 @@ class Pusher:
         report.deactivated += 1
 
 
+@dataclass(frozen=True)
+class PushMessage:
+    """One push as sent: the text, its buttons, and the papers it shows (numbered by digest rank)."""
+
+    part: Part
+    keyboard: InlineKeyboardMarkup | None
+    items: list[ContextItem]
+
+
 def briefing_part(briefing: Briefing, lang: str) -> Part:
     """The briefing as ONE message: a push is never split, so a crash can never leave half of it sent.
     Topic matches, then the lowest-ranked top papers, are dropped until it fits."""
+    return briefing_message(briefing, lang).part
+
+
+def briefing_message(briefing: Briefing, lang: str, rising: Sequence[Riser] = ()) -> PushMessage:
+    """:func:`briefing_part` with the rising line (dropped first when the message is too long) and a Summary /
+    Similar row per paper shown, plus a Mute button per topic a paper matched."""
     shown = briefing
     while True:
-        parts = render_parts(views.briefing_view(shown, lang), limit=MAX_MESSAGE)
-        if len(parts) == 1 or (not shown.topical and len(shown.top) <= 1):
-            return parts[0]
-        if shown.topical:
+        parts = render_parts(views.briefing_view(shown, lang, rising=rising), limit=MAX_MESSAGE)
+        if len(parts) == 1 or (not rising and not shown.topical and len(shown.top) <= 1):
+            items = [ContextItem(e.rank, e.arxiv_id, e.topics) for e in (*shown.top, *shown.topical)]
+            return PushMessage(parts[0], paper_keyboard(items, lang, mute=True), items)
+        if rising:
+            rising = ()
+        elif shown.topical:
             shown = Briefing(shown.date, shown.total, shown.top, shown.topical[:-1], shown.topics)
         else:
             shown = Briefing(shown.date, shown.total, shown.top[:-1], [], shown.topics)
 
 
-async def send_briefing(bot: Bot, chat_id: int, part: Part) -> Any:
+async def send_briefing(bot: Bot, chat_id: int, part: Part, *, reply_markup: InlineKeyboardMarkup | None = None) -> Any:
     """Send as HTML; if Telegram refuses the markup, the same content as plain text (links in brackets)."""
     try:
-        return await bot.send_message(chat_id, part.html, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+        return await bot.send_message(chat_id, part.html, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW,
+                                      reply_markup=reply_markup)
     except BadRequest as exc:
         if "entit" not in exc.message.lower():
             raise
         log.warning("chat %s: Telegram refused the push's HTML (%s); sending plain text", chat_id, exc)
-        return await bot.send_message(chat_id, part.fallback or part.text, link_preview_options=NO_PREVIEW)
+        return await bot.send_message(chat_id, part.fallback or part.text, link_preview_options=NO_PREVIEW,
+                                      reply_markup=reply_markup)
 
 
 def _seconds(value: Any) -> float:
@@ -357,13 +402,14 @@ def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
     async def main() -> PushReport:
         papers = _open_papers(settings, write=not dry_run)
         store = SubscriptionStore(settings.storage.subscriptions_path)
+        contexts = ContextStore(settings.storage.contexts_path, settings.telegram.reply_context_days)
         runner = BlockingRunner(1)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
         try:
-            pusher = Pusher(settings, papers, store, runner)
+            pusher = Pusher(settings, papers, store, runner, contexts=ReplyContexts(contexts))
             if dry_run:
                 return await pusher.run_due(None, dry_run=True)
             if settings.telegram.token is None:
@@ -376,6 +422,7 @@ def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
                 loop.remove_signal_handler(signum)
             runner.shutdown()
             store.close()
+            contexts.close()
             papers.close()
 
     return asyncio.run(main())

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
-from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter
@@ -21,34 +21,37 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 TYPING_EVERY_S = 4.5  # Telegram shows a chat action for about 5 seconds
 
 
-async def reply(message: Message, spans: Sequence[Span], *, quote: bool | None = None) -> list[Message]:
+async def reply(message: Message, spans: Sequence[Span], *, quote: bool | None = None,
+                reply_markup: InlineKeyboardMarkup | None = None) -> list[Message]:
     """Send ``spans`` to the message's chat, split as needed. In groups the first part replies to
-    ``message`` so people can tell which question it answers."""
+    ``message`` so people can tell which question it answers. ``reply_markup`` goes on the last part."""
     chat = message.chat
     if quote is None:
         quote = chat.type != chat.PRIVATE
     return await send_parts(message.get_bot(), chat.id, render_parts(spans),
                             reply_to=message.message_id if quote else None,
-                            thread_id=message.message_thread_id if message.is_topic_message else None)
+                            thread_id=message.message_thread_id if message.is_topic_message else None,
+                            reply_markup=reply_markup)
 
 
 async def send_parts(bot: Bot, chat_id: int, parts: Sequence[Part], *, reply_to: int | None = None,
-                     thread_id: int | None = None) -> list[Message]:
+                     thread_id: int | None = None, reply_markup: InlineKeyboardMarkup | None = None) -> list[Message]:
     sent: list[Message] = []
     for index, part in enumerate(parts):
         reply_parameters = (ReplyParameters(reply_to, allow_sending_without_reply=True)
                             if reply_to is not None and index == 0 else None)
-        sent += await send_part(bot, chat_id, part, reply_parameters=reply_parameters, thread_id=thread_id)
+        sent += await send_part(bot, chat_id, part, reply_parameters=reply_parameters, thread_id=thread_id,
+                                reply_markup=reply_markup if index == len(parts) - 1 else None)
     return sent
 
 
 async def send_part(bot: Bot, chat_id: int, part: Part, *, reply_parameters: ReplyParameters | None = None,
-                    thread_id: int | None = None) -> list[Message]:
+                    thread_id: int | None = None, reply_markup: InlineKeyboardMarkup | None = None) -> list[Message]:
     """One part as HTML; if Telegram rejects the markup (a bad entity), the same content as plain text."""
     try:
         return [await bot.send_message(chat_id, part.html, parse_mode=ParseMode.HTML,
                                        link_preview_options=NO_PREVIEW, reply_parameters=reply_parameters,
-                                       message_thread_id=thread_id)]
+                                       message_thread_id=thread_id, reply_markup=reply_markup)]
     except BadRequest as exc:
         reason = str(exc).lower()
         if "entit" not in reason and "too long" not in reason:
@@ -57,9 +60,11 @@ async def send_part(bot: Bot, chat_id: int, part: Part, *, reply_parameters: Rep
     # Plain text has no markup to refuse; it is split again, finer if the refusal was about length.
     limit = MAX_MESSAGE // 2 if "too long" in reason else MAX_MESSAGE
     sent = []
-    for index, chunk in enumerate(split([Span(part.fallback or part.text)], limit)):
+    chunks = split([Span(part.fallback or part.text)], limit)
+    for index, chunk in enumerate(chunks):
         sent.append(await bot.send_message(chat_id, to_plain(chunk), link_preview_options=NO_PREVIEW,
                                            reply_parameters=reply_parameters if index == 0 else None,
+                                           reply_markup=reply_markup if index == len(chunks) - 1 else None,
                                            message_thread_id=thread_id))
     return sent
 

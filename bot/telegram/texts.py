@@ -15,8 +15,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "based on.",
     },
     "help_private": {
-        "ko": "그냥 질문을 보내면 됩니다. 예: “OmniHuman-1은 뭐야?”",
-        "en": "Just send a question, e.g. “What is OmniHuman-1?”",
+        "ko": "그냥 질문을 보내면 됩니다. 예: “OmniHuman-1은 뭐야?” 추천 목록이나 답변에 답장하면 그 논문들에 대해 "
+              "답합니다. 예: “두 번째 논문 자세히”",
+        "en": "Just send a question, e.g. “What is OmniHuman-1?” Reply to a list or an answer to ask about its "
+              "papers, e.g. “the second one in detail”.",
     },
     "help_group": {
         "ko": "그룹에서는 @{username} 으로 멘션하거나 제 메시지에 답장하거나 /ask 를 쓰세요.",
@@ -24,11 +26,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "help_commands": {
         "ko": "/ask 질문 — 질문하기\n/top [날짜|today|yesterday] [개수] — 그날 추천을 많이 받은 논문\n"
-        "/paper arXiv-ID — 논문 요약\n/search 단어 — 논문 찾기 (LLM 없이)\n/reset — 대화 맥락 지우기\n"
+        "/paper arXiv-ID — 논문 요약\n/search 단어 — 논문 찾기 (LLM 없이)\n"
+        "/rising [일수] — 추천이 빠르게 느는 논문\n/reset — 대화 맥락 지우기\n"
         "/subscribe [HH:MM] [주제…] — 매일 추천 논문 받기\n/subscription — 구독 설정\n/unsubscribe — 구독 해지\n"
         "/help — 도움말",
         "en": "/ask question — ask a question\n/top [date|today|yesterday] [n] — most-voted papers of a digest\n"
         "/paper arXiv-id — a paper's summary\n/search words — find papers (no LLM)\n"
+        "/rising [days] — papers gaining votes fastest\n"
         "/reset — forget this conversation\n"
         "/subscribe [HH:MM] [topics…] — the top papers every day\n/subscription — your push settings\n"
         "/unsubscribe — stop the push\n/help — this help",
@@ -211,6 +215,49 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ko": "구독을 해지했습니다. 언제든 /subscribe 로 다시 받을 수 있습니다.",
         "en": "Unsubscribed. /subscribe brings it back any time.",
     },
+    # --- buttons, replies, inline mode, rising papers (issue 12) ----------------------------------------------
+    "btn_summary": {"ko": "요약", "en": "Summary"},
+    "btn_similar": {"ko": "비슷한 논문", "en": "Similar"},
+    "btn_mute": {"ko": "🔕 “{topic}” 그만 받기", "en": "🔕 Mute “{topic}”"},
+    "button_stale": {
+        "ko": "오래된 버튼이라 더 이상 쓸 수 없습니다. /top 으로 새 목록을 받아 보세요.",
+        "en": "This button has expired. /top gives you a fresh list.",
+    },
+    "button_paper_gone": {
+        "ko": "이 논문은 더 이상 색인에 없습니다.",
+        "en": "This paper is no longer in the index.",
+    },
+    "button_refused": {
+        "ko": "이 봇은 허용된 대화에서만 사용할 수 있습니다.",
+        "en": "This bot is only available in approved chats.",
+    },
+    "similar_head": {"ko": "“{title}”와(과) 비슷한 논문", "en": "Papers like “{title}”"},
+    "similar_none": {
+        "ko": "비슷한 논문을 찾지 못했습니다.",
+        "en": "I found no similar papers.",
+    },
+    "mute_done": {
+        "ko": "“{topic}” 주제를 이 대화의 구독에서 뺐습니다.",
+        "en": "Muted “{topic}”: it is no longer one of this chat's topics.",
+    },
+    "mute_already": {
+        "ko": "“{topic}” 주제는 이미 이 대화의 구독에 없습니다.",
+        "en": "“{topic}” is not one of this chat's topics any more.",
+    },
+    "rising_usage": {
+        "ko": "사용법: /rising [일수] (1–{max}일, 기본 {default}일)",
+        "en": "Usage: /rising [days] (1–{max}, default {default})",
+    },
+    "rising_head": {
+        "ko": "📈 최근 {days}일 동안 추천이 가장 많이 늘어난 논문",
+        "en": "📈 Papers whose votes grew most in the last {days} day(s)",
+    },
+    "rising_none": {
+        "ko": "최근 {days}일 동안 추천 수가 늘어난 논문이 없습니다 (추천 수는 동기화 때 기록됩니다).",
+        "en": "No paper gained votes in the last {days} day(s) (votes are recorded when the bot syncs).",
+    },
+    "rising_gain": {"ko": "+{gained} (현재 {votes})", "en": "+{gained} (now {votes})"},
+    "push_rising": {"ko": "📈 급상승", "en": "📈 Rising"},
 }
 
 

@@ -28,6 +28,7 @@ from loaders.digest import SECTIONS, arxiv_id_from, arxiv_url
 from rag.answer import Answer, Found
 from rag.briefing import Briefing, BriefItem
 from rag.ingest import IngestReport
+from rag.rising import Riser
 from rag.storage.catalog import StoredPaper
 
 # An answer longer than this (visible characters) shows its sources folded (an expandable blockquote).
@@ -149,16 +150,25 @@ def ingest_view(name: str, report: IngestReport, lang: str) -> list[Span]:
     return join(head, problems)
 
 
-def briefing_view(briefing: Briefing, lang: str, *, footer: bool = True) -> list[Span]:
+def briefing_view(briefing: Briefing, lang: str, *, footer: bool = True, rising: Sequence[Riser] = ()) -> list[Span]:
     """The morning push: the digest's top papers (linked title, votes, one-line gist, id), then the
-    reader's topic matches beyond the top list."""
+    reader's topic matches beyond the top list, then a short line of papers gaining votes fastest."""
     head = [bold(t("push_head", lang, date=briefing.date, shown=len(briefing.top), total=briefing.total))]
     top = _brief_rows(briefing.top, lang)
     topical: list[Span] = []
     if briefing.topical:
         topical = [bold(t("push_topics", lang, topics=", ".join(briefing.topics))), text("\n"),
                    *_brief_rows(briefing.topical, lang)]
-    return join(head, top, topical, [italic(t("push_footer", lang))] if footer else [])
+    return join(head, top, topical, rising_line(rising, lang), [italic(t("push_footer", lang))] if footer else [])
+
+
+def rising_line(risers: Sequence[Riser], lang: str) -> list[Span]:
+    """"📈 Rising: title (+42) · title (+30)", titles linked; nothing when no paper is rising."""
+    line: list[Span] = [bold(t("push_rising", lang)), text(": ")] if risers else []
+    for index, riser in enumerate(risers):
+        line += [text(" · ") if index else text(""), titled(riser.paper.title, riser.paper.arxiv_id),
+                 text(f" (+{riser.gained})")]
+    return line
 
 
 def _brief_rows(items: Sequence[BriefItem], lang: str) -> list[Span]:

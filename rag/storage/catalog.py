@@ -358,6 +358,20 @@ class Catalog:
         )
         return [(row[0], int(row[1])) for row in rows]
 
+    def votes_since(self, since: datetime, until: datetime) -> dict[str, list[tuple[str, int]]]:
+        """arxiv_id → (seen_at, upvotes) of the papers observed in (``since``, ``until``], oldest first, starting
+        with the last observation at or before ``since`` when there is one (the baseline of "rising papers")."""
+        start, end = (moment.astimezone(UTC).isoformat(timespec="seconds") for moment in (since, until))
+        rows = self._conn.execute(
+            "SELECT arxiv_id, seen_at, upvotes FROM vote_history v WHERE seen_at <= ? AND arxiv_id IN "
+            "(SELECT arxiv_id FROM vote_history WHERE seen_at > ? AND seen_at <= ?) AND seen_at >= coalesce("
+            "(SELECT max(seen_at) FROM vote_history w WHERE w.arxiv_id = v.arxiv_id AND w.seen_at <= ?), '') "
+            "ORDER BY arxiv_id, seen_at", (end, start, end, start))
+        out: dict[str, list[tuple[str, int]]] = {}
+        for arxiv_id, seen_at, upvotes in rows:
+            out.setdefault(arxiv_id, []).append((seen_at, int(upvotes)))
+        return out
+
     def source_file(self, path: str) -> SourceFile | None:
         row = self._conn.execute(
             "SELECT path, etag, last_modified, sha256, fetched_at, body FROM source_files WHERE path=?", (path,)

@@ -177,6 +177,21 @@ class SubscriptionStore:
             )
             return cursor.rowcount > 0
 
+    def remove_topic(self, chat_id: int, topic: str) -> bool:
+        """Drop ``topic`` (case-insensitively) from the chat's topics ("Mute topic" under a push); True when
+        it was there. Nothing else about the subscription changes."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT topics FROM subscriptions WHERE chat_id=?", (chat_id,)).fetchone()
+            if row is None:
+                return False
+            topics = json.loads(row[0])
+            kept = [kept for kept in topics if kept.lower() != topic.lower()]
+            if len(kept) == len(topics):
+                return False
+            conn.execute("UPDATE subscriptions SET topics=?, updated_at=? WHERE chat_id=?",
+                         (json.dumps(kept, ensure_ascii=False), utc_now().isoformat(), chat_id))
+            return True
+
     def get(self, chat_id: int) -> Subscription | None:
         row = self._conn.execute("SELECT * FROM subscriptions WHERE chat_id=?", (chat_id,)).fetchone()
         return _subscription(row) if row is not None else None

@@ -343,6 +343,11 @@ class FakeBotAPI(FakeServerBase):
         self._file_counter = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._open_callbacks: set[str] = set()
+        # callback queries, inline queries, user languages (issue 12; see the block after answerCallbackQuery)
+        self._languages: dict[int, str] = {}
+        self._inline_ids = itertools.count(1)
+        self._open_inline: set[str] = set()
+        self._inline_answers: dict[str, dict[str, Any]] = {}
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._rl_chat: dict[str, deque[float]] = defaultdict(deque)
         self._rl_global: deque[float] = deque()
@@ -365,6 +370,7 @@ class FakeBotAPI(FakeServerBase):
             "deletemessage": self._m_delete_message,
             "sendchataction": self._m_send_chat_action,
             "answercallbackquery": self._m_answer_callback_query,
+            "answerinlinequery": self._m_answer_inline_query,
             "senddocument": self._m_send_document,
             "getfile": self._m_get_file,
             "close": lambda _p: True,
@@ -699,7 +705,7 @@ class FakeBotAPI(FakeServerBase):
             "id": uid,
             "is_bot": False,
             "first_name": f"User{uid}",
-            "language_code": "en",
+            "language_code": self._languages.get(uid, "en"),
         }
         if username:
             user["username"] = username
@@ -1176,6 +1182,7 @@ class FakeBotAPI(FakeServerBase):
                 }
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
+            _check_inline_keyboard(markup["inline_keyboard"])
             msg["reply_markup"] = {"inline_keyboard": markup["inline_keyboard"]}
         if isinstance(params.get("message_thread_id"), int):
             msg["message_thread_id"] = params["message_thread_id"]
@@ -1320,6 +1327,90 @@ class FakeBotAPI(FakeServerBase):
                     "is invalid",
                 )
             self._open_callbacks.discard(query_id)
+        return True
+
+    # ======================================================================================
+    # callback queries, inline queries and user languages (issue 12 items 2-5)
+
+    def set_language(self, user_id: int, language_code: str) -> None:
+        """The ``language_code`` of ``user_id`` in every later update (default ``en``)."""
+        with self._cond:
+            self._languages[user_id] = language_code
+
+    def unanswered_callbacks(self) -> list[str]:
+        """Ids of callback queries pushed but never answered with answerCallbackQuery."""
+        with self._cond:
+            return sorted(self._open_callbacks)
+
+    def callback_answers(self) -> list[dict[str, Any]]:
+        """The params of every successful answerCallbackQuery, in order."""
+        return [dict(c.params) for c in self.calls("answerCallbackQuery", ok=True)]
+
+    def push_inline_query(self, user_id: int, query: str, *, offset: str = "",
+                          chat_type: str | None = "sender") -> str:
+        """Push an inline query (``@bot query`` typed in a chat); returns the query id."""
+        with self._cond:
+            query_id = f"iq-{next(self._inline_ids)}"
+            self._open_inline.add(query_id)
+        inline: dict[str, Any] = {
+            "id": query_id,
+            "from": self._user(user_id, "private", user_id, None),
+            "query": query,
+            "offset": offset,
+        }
+        if chat_type is not None:
+            inline["chat_type"] = chat_type
+        self.push_update({"inline_query": inline})
+        return query_id
+
+    def wait_for_inline_answer(self, query_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The params of the answerInlineQuery that answered ``query_id`` (waits for it)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while query_id not in self._inline_answers:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"inline query {query_id} was not answered within {timeout} s")
+                self._cond.wait(left)
+            return copy.deepcopy(self._inline_answers[query_id])
+
+    def inline_card(self, result: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+        """(plain text, entities) of the message an inline result posts when the user picks it."""
+        content = result["input_message_content"]
+        return self._render(content["message_text"], content.get("parse_mode"), content.get("entities"),
+                            caption=False)
+
+    def _m_answer_inline_query(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("inline_query_id") or "")
+        results = params.get("results")
+        if not isinstance(results, list):
+            raise ApiError(400, "Bad Request: can't parse inline query results JSON object")
+        if len(results) > 50:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        seen: set[str] = set()
+        for result in results:
+            if not isinstance(result, dict) or not isinstance(result.get("id"), str):
+                raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+            result_id = result["id"]
+            if not 1 <= len(result_id.encode()) <= 64 or result_id in seen:
+                raise ApiError(400, "Bad Request: RESULT_ID_INVALID" if result_id not in seen
+                               else "Bad Request: RESULT_ID_DUPLICATE")
+            seen.add(result_id)
+            if result.get("type") != "article" or not result.get("title"):
+                raise ApiError(400, "Bad Request: RESULT_TYPE_INVALID")
+            content = result.get("input_message_content")
+            if not isinstance(content, dict) or not str(content.get("message_text") or "").strip():
+                raise ApiError(400, "Bad Request: MESSAGE_EMPTY")
+            plain, _ = self.inline_card(result)  # a card Telegram could not parse is refused here
+            if len(plain) > self.max_message_length:
+                raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        with self._cond:
+            if query_id not in self._open_inline:
+                raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
+                                    "query ID is invalid")
+            self._open_inline.discard(query_id)
+            self._inline_answers[query_id] = copy.deepcopy(params)
+            self._cond.notify_all()
         return True
 
     def _m_send_document(self, params: dict[str, Any]) -> dict[str, Any]:
