@@ -126,7 +126,10 @@ def match_topics(matcher: TopicMatcher, papers: Sequence[StoredPaper], topics: S
         # words by their morphemes ("확산 모델" finds "확산모델을"); every word of the topic must occur.
         latin = [_word_pattern(w) for w in topic.split() if language(w) == "en"]
         korean = set(tokenizer.tokens(" ".join(w for w in topic.split() if language(w) == "ko")))
-        hits = {i for i in ids if all(p.search(texts[i]) for p in latin) and korean <= words[i]}
+        # A topic of stop words only ("논문") has no word left to require: it matches by meaning alone,
+        # not every paper of the day.
+        hits = ({i for i in ids if all(p.search(texts[i]) for p in latin) and korean <= words[i]}
+                if latin or korean else set())
         embedding = matcher.embedder.get_query_embedding(topic)
         for hit in matcher.vectors.query(embedding, k=3 * len(ids), arxiv_ids=ids):
             if hit.score >= min_relevance:

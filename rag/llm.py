@@ -112,7 +112,7 @@ def _classify(exc: Exception) -> tuple[str, bool, float | None]:
         return "the LLM is rate-limited (429)", True, _retry_after(exc)
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code >= 500:
-            return f"the LLM server failed ({exc.status_code})", True, None
+            return f"the LLM server failed ({exc.status_code})", True, _retry_after(exc)  # a 503 may say when
         if exc.status_code in (401, 403):
             return f"the LLM refused the API key ({exc.status_code})", False, None
         return f"the LLM rejected the request ({exc.status_code})", False, None

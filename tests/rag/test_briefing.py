@@ -95,6 +95,7 @@ def test_topics_match_whole_english_words_korean_morphemes_and_close_meaning(
     }
     assert match_topics(matcher, papers, ["RL"], 1.01) == {}  # the threshold applies to meaning
     assert match_topics(matcher, papers, ["모바일 학습"], 0.88) == {}  # every word must occur
+    assert match_topics(matcher, papers, ["논문"], 1.01) == {}  # stop words only: nothing to require, no match
 
 
 def test_compose_ranks_the_newest_digest_and_adds_topic_matches_beyond_the_top(

@@ -70,6 +70,14 @@ def test_429_waits_as_long_as_retry_after_asks_capped_at_30s(server: FakeOpenAI)
     assert sleeps == [7.0, 30.0] and len(server.chat_requests()) == 3
 
 
+def test_a_503_with_retry_after_waits_as_asked(server: FakeOpenAI) -> None:
+    sleeps: list[float] = []
+    server.script_error(503, retry_after=4)
+    server.script_reply("back")
+    assert chat_llm(server.base_url, retries=1, sleeps=sleeps).complete(HI) == "back"
+    assert sleeps == [4.0]
+
+
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_errors_back_off_exponentially_then_give_up(server: FakeOpenAI, status: int) -> None:
     sleeps: list[float] = []
