@@ -399,7 +399,9 @@ def test_7e_a_trimmed_push_header_counts_the_papers_it_holds(srv: FakeBotAPI, tm
     for n in range(25):
         title = f"Paper Number {n:02d}: A Rather Long Title About Scaling Laws For Multimodal Agents"
         blocks.append(f"### [{title}](https://arxiv.org/abs/2503.{n + 10000:05d})\n\nVote: {100 - n}\n\n"
-                      f"- ***What's New***: {'Lengthy words describing the contribution. ' * 8}\n"
+                      # One long sentence: the push's gist (its first 160 characters) is long, so 20 papers
+                      # overflow a message by what Telegram counts (the visible text), and the push is trimmed.
+                      f"- ***What's New***: Lengthy words describing the contribution{' and its consequences' * 12}.\n"
                       "- ***Technical Details***: Details.\n- ***Performance Highlights***: Numbers.\n")
     folder = tmp_path / "digests"
     folder.mkdir()
