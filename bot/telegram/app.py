@@ -121,6 +121,7 @@ def build_application(
         health.last_push = store.last_push
         health.pushes_sent = lambda: store.counts()["sent"]
         health.llm = papers.llm_health  # why answers fell back to extractive: operators' business
+        health.engine = papers.engine.instrumentation.metrics  # steps and answers, from LlamaIndex spans
 
     processor = DrainingUpdateProcessor(settings.telegram.concurrent_updates)
 

@@ -304,7 +304,8 @@ def test_cli_health_exit_codes(library: Components, tmp_path: Path, monkeypatch:
 
 def test_the_running_bot_serves_health(library: Components, tmp_path: Path) -> None:
     """build_application(health=...) starts the server in post_init; the bot's own Bot API traffic (through
-    the monitored requests) makes Telegram 'up'; the subscription store provides the last push."""
+    the monitored requests) makes Telegram 'up'; the subscription store provides the last push; /metrics
+    counts the questions the bot answered and times their steps (the engine's instrumentation)."""
     from tests.bot.telegram.harness import bot_settings, serve
 
     with running_bot_api() as srv:
@@ -317,12 +318,16 @@ def test_the_running_bot_serves_health(library: Components, tmp_path: Path) -> N
 
         app = build_application(settings, engine, request=request, get_updates_request=get_updates, health=health)
 
-        def scenario() -> tuple[int, str]:
+        def scenario() -> tuple[tuple[int, str], tuple[int, str]]:
             srv.push_command(5, "/help")
             srv.wait_for_messages(5, 1, timeout=20)
-            return get(f"http://127.0.0.1:{health.port}/healthz")
+            srv.push_text(5, "What is OmniHuman-1?")
+            srv.wait_for_messages(5, 2, timeout=30)
+            return get(f"http://127.0.0.1:{health.port}/healthz"), get(f"http://127.0.0.1:{health.port}/metrics")
 
-        code, text = serve(app, scenario)
+        (code, text), (_, prom) = serve(app, scenario)
+    assert 'papersbot_questions_total{mode="search"} 1.0' in prom, prom
+    assert 'papersbot_engine_step_seconds_count{step="total"} 1.0' in prom
     body = json.loads(text)
     assert code == 200 and body["status"] == "ok", body
     assert body["telegram"]["up"] is True and body["telegram"]["requests"] >= 3
