@@ -36,6 +36,7 @@ from rag.storage.subscriptions import SubscriptionStore
 log = logging.getLogger("papersbot.telegram")
 Context = ContextTypes.DEFAULT_TYPE
 MAX_CALLBACK_BYTES = 64
+MAX_BUTTONS = 100  # Telegram's limit per inline keyboard (https://github.com/tginfo/Telegram-Limits/issues/228)
 SIMILAR_COUNT = 5
 _DATA = re.compile(r"(?P<action>[sm]):(?P<id>[0-9.]{9,12})|t:(?P<n>\d{1,3}):(?P<k>\d{1,2})")
 
@@ -54,9 +55,15 @@ def mute_data(number: int, topic_index: int) -> str:
 
 def paper_keyboard(items: Sequence[ContextItem], lang: str, *, mute: bool = False) -> InlineKeyboardMarkup | None:
     """One row per paper: "n · Summary", "n · Similar"; with ``mute``, a "Mute topic" button per topic the
-    paper matched (a push's topic matches). None for an empty list."""
+    paper matched (a push's topic matches). None for an empty list. Telegram refuses an inline keyboard of
+    more than MAX_BUTTONS buttons ("reply markup is too long"): the papers listed last lose theirs first."""
     rows: list[list[InlineKeyboardButton]] = []
+    used = 0
     for item in items:
+        needed = 2 + (len(item.topics) if mute else 0)
+        if used + needed > MAX_BUTTONS:
+            break
+        used += needed
         n, arxiv_id = item.number, item.arxiv_id
         rows.append([InlineKeyboardButton(f"{n} · {t('btn_summary', lang)}", callback_data=summary_data(arxiv_id)),
                      InlineKeyboardButton(f"{n} · {t('btn_similar', lang)}", callback_data=similar_data(arxiv_id))])

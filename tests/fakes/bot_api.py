@@ -1522,6 +1522,8 @@ def _check_inline_keyboard(rows: Any) -> None:
     """Telegram's checks of an inline keyboard: button texts, one action each, callback_data 1-64 bytes."""
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
         raise ApiError(400, "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must be an Array")
+    if sum(len(row) for row in rows) > 100 or any(len(row) > 8 for row in rows):
+        raise ApiError(400, "Bad Request: reply markup is too long")
     for row in rows:
         for button in row:
             if not isinstance(button, dict) or not str(button.get("text") or "").strip():

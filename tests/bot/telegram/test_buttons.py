@@ -159,3 +159,18 @@ def test_refused_users_buttons_are_answered_too(srv: FakeBotAPI, world: tuple[Pa
 
     start(srv, papers, tmp_path / "bot", scenario, telegram_allowed_chat_ids=[1])
     assert srv.unanswered_callbacks() == [] and srv.messages_to(91) == []
+
+
+def test_keyboards_stay_within_telegrams_limits() -> None:
+    from bot.telegram.buttons import MAX_BUTTONS, paper_keyboard
+    from rag.storage.contexts import ContextItem
+
+    # 20 top papers and 20 topic matches of 5 topics each: far more buttons than Telegram allows.
+    items = [ContextItem(n, f"2502.{n:05d}", ("a", "b", "c", "d", "e") if n > 20 else ()) for n in range(1, 41)]
+    keyboard = paper_keyboard(items, "en", mute=True)
+    assert keyboard is not None
+    buttons = [b for row in keyboard.inline_keyboard for b in row]
+    assert len(buttons) <= MAX_BUTTONS and max(len(row) for row in keyboard.inline_keyboard) <= 8
+    assert [b.text for b in buttons[:2]] == ["1 · Summary", "1 · Similar"]  # the first papers keep theirs
+    assert all(len(str(b.callback_data).encode()) <= 64 for b in buttons)
+    assert paper_keyboard([], "en") is None
