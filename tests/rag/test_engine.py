@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,8 +169,9 @@ def test_routing_stays_ahead_of_retrieval(engine: PapersQueryEngine, events: Eve
 
 
 def test_nothing_implicit_reaches_out(hashed_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With every socket closed (unix ones aside, for asyncio's self-pipe), LlamaIndex's Settings model
-    properties and the openai clients booby-trapped: build, query, aquery, stream, retrieve."""
+    """With every socket closed (unix ones aside, for asyncio's self-pipe) and every attempt recorded,
+    LlamaIndex's Settings model properties and the openai clients booby-trapped: build, query, aquery,
+    stream, retrieve."""
     touched: list[str] = []
 
     def trap(name: str) -> property:
@@ -190,6 +192,22 @@ def test_nothing_implicit_reaches_out(hashed_settings: Settings, monkeypatch: py
     monkeypatch.setattr(openai.AsyncOpenAI, "__init__", no_client)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-would-be-used-by-an-implicit-openai")
     pytest_socket.disable_socket(allow_unix_socket=True)
+    guarded = socket.socket  # raises for anything but a unix socket; recorded too, in case a caller swallows it
+
+    class Recording(guarded):  # type: ignore[misc, valid-type]
+        def __new__(cls, family: int = -1, *args: Any, **kwargs: Any) -> Any:
+            if family != socket.AF_UNIX:
+                touched.append(f"socket({family})")
+            return super().__new__(cls, family, *args, **kwargs)
+
+    guarded_lookup = socket.getaddrinfo
+
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        touched.append(f"getaddrinfo({host})")
+        return guarded_lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", Recording)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
     try:
         with build_query_engine(hashed_settings, embedder=HashEmbedding()) as query_engine:
             assert query_engine.engine.llm is None  # no LLM configured: none is made up
