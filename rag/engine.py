@@ -26,6 +26,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from loaders.digest import SECTIONS
 from rag.answer import Answer, AnswerEngine, Source
+from rag.instrumentation import EngineMetrics
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -57,8 +58,8 @@ class PapersQueryEngine(BaseQueryEngine):
         engine.instrumentation.watch(self)  # a query's steps are timed under its own span
 
     @property
-    def metrics(self) -> Any:
-        """The engine's :class:`rag.instrumentation.EngineMetrics` (step durations, answer counts)."""
+    def metrics(self) -> EngineMetrics:
+        """The engine's step durations and answer counts (from its LlamaIndex spans and events)."""
         return self.engine.instrumentation.metrics
 
     def close(self) -> None:
