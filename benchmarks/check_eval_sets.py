@@ -7,7 +7,10 @@ Usage::
 
 Reads the day files of the archive directly (``YYYY/MM/DD.md``; default ``$PAPERSBOT_ARCHIVE`` or
 ``../shared/archive`` beside the checkout) and checks every line of ``tests/data/eval_600.jsonl`` (the
-2025-04-01 .. 2025-05-09 days only) and ``tests/data/eval_archive.jsonl`` (every day):
+2025-04-01 .. 2025-05-09 days only), ``tests/data/eval_archive.jsonl`` (every day) and
+``tests/data/eval_old_format.jsonl`` (the 2023-11-20 .. 2024-06-30 days, whose digests are mostly free
+bullets; a ``multi`` line may add later papers on its topic as long as one id is in range, and no id may
+be expected by the other three sets):
 
 * valid JSON with ``question`` (non-empty), ``expected`` (list of arXiv ids, no repeats), ``lang``
   (``ko`` questions contain Hangul, ``en`` questions none) and a known ``kind``; ``unanswerable`` exactly
@@ -77,6 +80,8 @@ class EvalSet:
     path: Path
     date_from: str
     date_to: str
+    multi_may_leave_range: bool = False  # a multi line may add later papers on its topic (one id in range)
+    held_out_from: tuple[str, ...] = ()  # files whose expected ids this set must not reuse
 
 
 def read_archive(root: Path) -> list[Paper]:
@@ -199,6 +204,7 @@ def check_set(eval_set: EvalSet, papers: list[Paper]) -> tuple[list[str], list[d
     in_range = [p for p in papers if eval_set.date_from <= p.date <= eval_set.date_to]
     ids = {p.arxiv_id for p in in_range}
     all_ids = {p.arxiv_id for p in papers}
+    held_out = expected_ids(eval_set.path.parent, eval_set.held_out_from)
     seen: set[str] = set()
     if not eval_set.path.is_file():
         return [f"{eval_set.path}: missing"], rows
@@ -234,12 +240,17 @@ def check_set(eval_set: EvalSet, papers: list[Paper]) -> tuple[list[str], list[d
         seen.add(normalize(question))
         if len(set(expected)) != len(expected):
             problems.append("expected repeats an id")
+        may_leave = eval_set.multi_may_leave_range and kind == "multi"
         for arxiv_id in expected:
             if not ARXIV_ID.match(arxiv_id):
                 problems.append(f"{arxiv_id!r} is not an arXiv id")
-            elif arxiv_id not in ids:
+            elif arxiv_id in held_out:
+                problems.append(f"{arxiv_id} is already expected in {held_out[arxiv_id]}")
+            elif arxiv_id not in ids and not (may_leave and arxiv_id in all_ids):
                 where_else = " (it is elsewhere in the archive)" if arxiv_id in all_ids else ""
                 problems.append(f"{arxiv_id} is no heading in {eval_set.date_from}..{eval_set.date_to}{where_else}")
+        if may_leave and expected and not set(expected) & ids:
+            problems.append(f"multi line with no id in {eval_set.date_from}..{eval_set.date_to}")
         if (kind == "unanswerable") != (expected == []):
             problems.append("'unanswerable' exactly when expected is []")
         if kind == "multi" and len(expected) < 2:
@@ -260,6 +271,20 @@ def check_set(eval_set: EvalSet, papers: list[Paper]) -> tuple[list[str], list[d
         failures.extend(f"{where}: {p}: {question[:60]!r}" for p in problems)
         rows.append({"question": question, "lang": lang, "kind": kind, "where": where})
     return failures, rows
+
+
+def expected_ids(data: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """arXiv id -> the first of ``names`` (files in ``data``) that expects it."""
+    out: dict[str, str] = {}
+    for name in names:
+        for line in (data / name).read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # reported when that file itself is checked
+            for arxiv_id in row.get("expected", []) if isinstance(row, dict) else []:
+                out.setdefault(str(arxiv_id), name)
+    return out
 
 
 def report(name: str, rows: list[dict[str, Any]]) -> None:
@@ -290,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = [
         EvalSet("eval_600", args.data / "eval_600.jsonl", "2025-04-01", "2025-05-09"),
         EvalSet("eval_archive", args.data / "eval_archive.jsonl", first, last),
+        EvalSet("eval_old_format", args.data / "eval_old_format.jsonl", "2023-11-20", "2024-06-30",
+                multi_may_leave_range=True,
+                held_out_from=("eval.jsonl", "eval_600.jsonl", "eval_archive.jsonl")),
     ]
     failures: list[str] = []
     all_rows: list[dict[str, Any]] = []
