@@ -51,9 +51,10 @@ TERM_PAPERS = 40  # papers (best of each retriever) whose query-term matches `co
 Hits = list[tuple[str, str, float]]  # (arxiv_id, section, score), best first
 
 
-def open_papers(data_dir: str) -> Papers:
-    """The service over an ingested data dir, without an LLM (offline, extractive)."""
-    settings = load_settings(data_dir=Path(data_dir))
+def open_papers(data_dir: str, retrieval: dict[str, Any] | None = None) -> Papers:
+    """The service over an ingested data dir, without an LLM (offline, extractive); ``retrieval`` overrides
+    retrieval settings (e.g. ``{"summary_section_weight": 1.0}`` for the run before that lever)."""
+    settings = load_settings(data_dir=Path(data_dir), retrieval=retrieval or None)
     papers = Papers.open(settings)
     papers.engine.llm = None
     papers.refresh()
@@ -61,11 +62,13 @@ def open_papers(data_dir: str) -> Papers:
 
 
 # --- 1. the end-to-end table -------------------------------------------------------------------------------
-def table(sets: list[tuple[str, str, str]], out: Path | None) -> str:
+def table(sets: list[tuple[str, str, str]], out: Path | None, retrieval: dict[str, Any] | None = None) -> str:
     lines: list[str] = []
     summary: list[str] = []
+    if retrieval:
+        lines.append(f"retrieval settings overridden: {json.dumps(retrieval)}")
     for name, data_dir, questions in sets:
-        papers = open_papers(data_dir)
+        papers = open_papers(data_dir, retrieval)
         counts = papers._catalog.counts()
         started = time.perf_counter()
         result = evaluate(papers.engine, read_questions(Path(questions)))
@@ -237,12 +240,15 @@ def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, tuple[int, float, flo
         expected = set(r["expected"])
         r5 = len(expected & set(r["retrieved"][:5])) / len(expected)
         mrr = next((1 / i for i, a in enumerate(r["retrieved"][:10], start=1) if a in expected), 0.0)
-        for group in ("all", f"lang={r.get('lang')}", f"kind={r.get('kind')}"):
+        for group in ("all", f"lang={r.get('lang')}", f"kind={r.get('kind')}", f"{r.get('lang')}/{r.get('kind')}"):
             per[group].append((r5, mrr))
     return {g: (len(v), sum(a for a, _ in v) / len(v), sum(b for _, b in v) / len(v)) for g, v in per.items()}
 
 
-def variants(paths: list[str], detail: bool) -> None:
+DETAIL_VARIANTS = ("dbsf d40 a=0.6 ", "robust d40 a=0.6 +x")
+
+
+def variants(paths: list[str], detail: bool, detail_variants: tuple[str, ...] = DETAIL_VARIANTS) -> None:
     from rag import retrieval as R
 
     caches = [(Path(p).stem, json.loads(Path(p).read_text(encoding="utf-8"))) for p in paths]
@@ -256,9 +262,8 @@ def variants(paths: list[str], detail: bool) -> None:
             dense = row["dense"][:depth]
             if dense_add:
                 dense = sorted(((a, sec, v + dense_add.get(sec, 0.0)) for a, sec, v in dense), key=lambda h: -h[2])
-            if lexical_times:
-                lexical = sorted(((a, sec, v * lexical_times.get(sec, 1.0)) for a, sec, v in lexical),
-                                 key=lambda h: -h[2])
+            if lexical_times:  # the retriever's own per-section weighting (rag.retrieval.weight_sections)
+                lexical = R.weight_sections(lexical, lexical_times)
             cands = R.candidates_from_hits(dense, lexical, second_section=second)
             R.fuse(cands, fusion=fusion, dense_weight=alpha, rrf_k=60)
             return [c.arxiv_id for c in sorted(cands, key=lambda c: c.score, reverse=True)]
@@ -281,7 +286,7 @@ def variants(paths: list[str], detail: bool) -> None:
         for offset in (-0.005, 0.005):
             table_[f"robust +x dense {section} {offset:+g}"] = fused("robust", 0.6, "lexical_x", 0.0, 40,
                                                                      dense_add={section: offset})
-        for factor in (0.7, 1.3):
+        for factor in (0.7, 1.3) if section != "summary" else (0.7, 1.15, 1.3, 1.5):
             table_[f"robust +x bm25 {section} x{factor}"] = fused("robust", 0.6, "lexical_x", 0.0, 40,
                                                                 lexical_times={section: factor})
     for second in (0.1, 0.2):
@@ -299,9 +304,9 @@ def variants(paths: list[str], detail: bool) -> None:
     if detail:
         for cname, cache in caches:
             print(f"\n[{cname}] per kind/lang")
-            for vname in ("dbsf d40 a=0.6 ", "robust d40 a=0.6 +x"):
+            for vname in detail_variants:
                 groups = summarize(score_rows(cache, table_[vname]))
-                print("  " + vname + ": " + "; ".join(f"{g} {v[1]:.2f}/{v[2]:.2f} ({v[0]})"
+                print("  " + vname + ": " + "; ".join(f"{g} {v[1]:.3f}/{v[2]:.3f} ({v[0]})"
                                                      for g, v in sorted(groups.items())))
 
 
@@ -445,6 +450,8 @@ def main() -> int:
     t = sub.add_parser("table")
     t.add_argument("--set", action="append", required=True, help="NAME=DATA_DIR:QUESTIONS.jsonl")
     t.add_argument("--out", type=Path)
+    t.add_argument("--retrieval", action="append", default=[], metavar="KEY=JSON",
+                   help="override a retrieval setting, e.g. summary_section_weight=1.0")
     c = sub.add_parser("collect")
     c.add_argument("--data-dir", required=True)
     c.add_argument("--questions", required=True)
@@ -453,6 +460,7 @@ def main() -> int:
     v = sub.add_parser("variants")
     v.add_argument("caches", nargs="+")
     v.add_argument("--detail", action="store_true")
+    v.add_argument("--detail-variant", action="append", help="variant name(s) to break down per kind and language")
     g = sub.add_parser("coverage")
     g.add_argument("caches", nargs="+")
     sp = sub.add_parser("sparse")
@@ -466,7 +474,8 @@ def main() -> int:
             name, rest = spec.split("=", 1)
             data_dir, questions = rest.rsplit(":", 1)
             sets.append((name, data_dir, questions))
-        print(table(sets, args.out))
+        overrides = {key: json.loads(value) for key, value in (o.split("=", 1) for o in args.retrieval)}
+        print(table(sets, args.out, overrides))
     elif args.command == "collect":
         args.out.write_text(json.dumps(collect(args.data_dir, args.questions, args.expand), ensure_ascii=False),
                             encoding="utf-8")
@@ -475,7 +484,7 @@ def main() -> int:
     elif args.command == "sparse":
         sparse(args.data_dir, args.cache, args.limit)
     else:
-        variants(args.caches, args.detail)
+        variants(args.caches, args.detail, tuple(args.detail_variant or DETAIL_VARIANTS))
     return 0
 
 

@@ -1,20 +1,28 @@
-"""Scoring of hybrid retrieval as pure functions: per-paper candidates, fusion, and the "not covered"
-decision's scale-free signals (no model, no index)."""
+"""Scoring of hybrid retrieval as pure functions: per-paper candidates, section weighting, fusion, and the
+"not covered" decision's scale-free signals (no model, no index)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.schema import NodeWithScore, TextNode
 
+from config.settings import load_settings
 from rag.retrieval import (
     Candidate,
     CoverageSignals,
+    HybridRetriever,
+    Retrieval,
     candidates_from_hits,
     coverage_signals,
     fuse,
     idf,
     is_covered,
+    weight_sections,
 )
 
 
@@ -131,3 +139,54 @@ def test_robust_fusion_survives_lists_with_no_spread() -> None:
     fuse(candidates, fusion="robust", dense_weight=0.6, rrf_k=60)
     assert all(math.isfinite(c.score) for c in candidates)
     assert max(candidates, key=lambda c: c.score).arxiv_id == "a"
+
+
+def test_weight_sections_scales_only_the_named_section_and_reorders() -> None:
+    lexical = [("new", "whats_new", 5.0), ("other", "technical_details", 4.5), ("old", "summary", 4.2)]
+    weighted = weight_sections(lexical, {"summary": 1.3})
+    assert [a for a, _, _ in weighted] == ["old", "new", "other"]
+    assert weighted[0][2] == pytest.approx(4.2 * 1.3) and weighted[1][2] == 5.0
+    assert weight_sections(lexical, {"summary": 1.0}) == lexical  # factor 1 changes nothing
+    assert weight_sections(lexical, {}) == lexical
+
+
+def test_summary_weight_lifts_an_old_format_paper_in_fusion() -> None:
+    """Two papers equally close in meaning; the old-format one's single long section scores a little lower
+    in BM25 (length normalisation). Weighted, its lexical hit leads and so does the paper."""
+    dense = [("new", "whats_new", 0.86), ("old", "summary", 0.86)] + [(f"p{i}", "whats_new", 0.80 - i / 1000)
+                                                                      for i in range(8)]
+    lexical = [("new", "whats_new", 5.0), ("old", "summary", 4.2)] + [(f"p{i}", "whats_new", 2.0 - i / 10)
+                                                                      for i in range(8)]
+
+    def top(hits: list[tuple[str, str, float]]) -> str:
+        candidates = candidates_from_hits(dense, hits)
+        fuse(candidates, fusion="robust", dense_weight=0.6, rrf_k=60)
+        return max(candidates, key=lambda c: c.score).arxiv_id
+
+    assert top(lexical) == "new"
+    assert top(weight_sections(lexical, {"summary": 1.3})) == "old"
+
+
+def _nodes(hits: list[tuple[str, str, float]]) -> list[NodeWithScore]:
+    return [NodeWithScore(node=TextNode(id_=f"{a}#{s}", text=a, metadata={"arxiv_id": a, "section": s}), score=v)
+            for a, s, v in hits]
+
+
+def test_retriever_ranks_with_the_summary_weight_but_judges_coverage_on_raw_bm25(tmp_path: Path) -> None:
+    """The setting reaches the ranking; "not covered" keeps judging raw BM25 scores, because its threshold
+    (min_lexical_score) was calibrated on them: a summary hit of 3.0 is not lifted over 3.5 by the weighting."""
+    dense = _nodes([("new", "whats_new", 0.86), ("old", "summary", 0.86)]
+                   + [(f"p{i}", "whats_new", 0.80 - i / 1000) for i in range(8)])
+    lexical = _nodes([("new", "whats_new", 3.4), ("old", "summary", 3.0)]
+                     + [(f"p{i}", "whats_new", 1.5 - i / 10) for i in range(8)])
+
+    def search(weight: float) -> Retrieval:
+        settings = load_settings(data_dir=tmp_path, retrieval={"summary_section_weight": weight})
+        retriever = HybridRetriever(MockEmbedding(embed_dim=2), cast(Any, None), cast(Any, None), settings)
+        return retriever._fuse_papers(dense, lexical, 5, None)
+
+    plain, weighted = search(1.0), search(1.3)
+    assert plain.candidates[0].arxiv_id == "new" and weighted.candidates[0].arxiv_id == "old"
+    assert weighted.candidates[0].lexical == pytest.approx(3.0 * 1.3)  # ranked on the weighted score
+    assert plain.covered is False and weighted.covered is False  # 3.9 weighted, but 3.0 < 3.5 raw
+    assert load_settings(data_dir=tmp_path).retrieval.summary_section_weight == 1.3  # the shipped default
