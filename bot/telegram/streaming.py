@@ -90,7 +90,9 @@ class AnswerStream:
         self.thread_id = message.message_thread_id if message.is_topic_message else None
         self.interval = draft_interval_s if self.private else max(1.0, edit_interval_s)
         self.clock = clock
-        self.pacer = pacer or ChatPacer(clock)
+        # Groups share one pace per chat (their edits must stay apart); a private chat's answers are separate
+        # drafts, so a new question's first draft never waits for the previous answer's interval.
+        self.pacer = pacer if pacer is not None and not self.private else ChatPacer(clock)
         self.updates = 0  # drafts or edits Telegram accepted
         self.first_shown_at: float | None = None  # clock() when text first became visible
         self.streamed: Message | None = None  # groups: the message being edited
