@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,7 +65,15 @@ class MessageContext:
 
 
 class ContextStore:
-    """Message → papers records. Safe to share between threads; writes are short transactions."""
+    """Message → papers records. Safe to share between threads; writes are short transactions.
+
+    The bot calls it from many worker threads at once (``asyncio.to_thread``), and one sqlite3 connection
+    has one transaction state: a second thread's ``BEGIN`` inside the first's transaction fails ("cannot
+    start a transaction within a transaction") and a read could see, or a ``COMMIT`` end, another thread's
+    transaction. So every use of the connection holds ``_lock`` (the sqlite3 docs leave serializing a
+    connection shared with ``check_same_thread=False`` to the user:
+    https://docs.python.org/3/library/sqlite3.html#sqlite3.connect). Each use is microseconds long.
+    """
 
     def __init__(self, path: Path, keep_days: int) -> None:
         self.path = path
@@ -74,9 +82,11 @@ class ContextStore:
         migrate(self._conn, MIGRATIONS)
         self._pruned_at: datetime | None = None
         self._prune_lock = threading.Lock()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
     def remember(self, chat_id: int, message_ids: Iterable[int], kind: str, items: Sequence[ContextItem],
                  now: datetime | None = None) -> None:
@@ -103,10 +113,11 @@ class ContextStore:
 
     def get(self, chat_id: int, message_id: int, now: datetime | None = None) -> MessageContext | None:
         """The record of one message; None when there is none or it is older than ``keep_days``."""
-        row = self._conn.execute(
-            "SELECT kind, items, created_at FROM contexts WHERE chat_id=? AND message_id=? AND created_at>=?",
-            (chat_id, message_id, _stamp((now or datetime.now(UTC)) - self.keep)),
-        ).fetchone()
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT kind, items, created_at FROM contexts WHERE chat_id=? AND message_id=? AND created_at>=?",
+                (chat_id, message_id, _stamp((now or datetime.now(UTC)) - self.keep)),
+            ).fetchone()
         if row is None:
             return None
         items = tuple(ContextItem(int(n), str(arxiv_id), tuple(topics)) for n, arxiv_id, topics in json.loads(row[1]))
@@ -119,10 +130,13 @@ class ContextStore:
             return int(conn.execute("DELETE FROM contexts WHERE created_at<?", (cutoff,)).rowcount)
 
     def count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM contexts").fetchone()[0])
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM contexts").fetchone()[0])
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self._conn)
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, transaction(self._conn) as conn:
+            yield conn
 
 
 def _stamp(moment: datetime) -> str:

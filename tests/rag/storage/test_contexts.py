@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,4 +51,30 @@ def test_remembering_a_message_again_replaces_its_papers(tmp_path: Path) -> None
     store.remember(5, [9], "paper", [ContextItem(1, "2411.13676")], now=NOW)
     found = store.get(5, 9, now=NOW)
     assert found is not None and found.kind == "paper" and found.arxiv_ids == ["2411.13676"]
+    store.close()
+
+
+def test_many_threads_record_and_read_at_once(tmp_path: Path) -> None:
+    """The bot records and looks up contexts from many worker threads at once (``asyncio.to_thread``): a
+    connection shared without a lock failed with "cannot start a transaction within a transaction" and a
+    read could land inside another thread's open transaction."""
+    store = ContextStore(tmp_path / "c.sqlite3", keep_days=30)
+    chats, rounds = 16, 40
+    start = threading.Barrier(chats)
+
+    def chat(chat_id: int) -> list[int]:
+        start.wait()
+        seen = []
+        for message_id in range(rounds):
+            store.remember(chat_id, [message_id], "answer", ITEMS, now=NOW + timedelta(seconds=message_id))
+            found = store.get(chat_id, message_id, now=NOW + timedelta(seconds=message_id))
+            assert found is not None and found.items == tuple(ITEMS)
+            seen.append(message_id)
+            store.prune(now=NOW)  # a write that deletes nothing, interleaved with the others' transactions
+        return seen
+
+    with ThreadPoolExecutor(max_workers=chats) as pool:
+        results = list(pool.map(chat, range(chats)))  # re-raises the first thread's error
+    assert results == [list(range(rounds))] * chats
+    assert store.count() == chats * rounds
     store.close()
