@@ -191,6 +191,9 @@ def test_nothing_implicit_reaches_out(hashed_settings: Settings, monkeypatch: py
     monkeypatch.setattr(openai.OpenAI, "__init__", no_client)
     monkeypatch.setattr(openai.AsyncOpenAI, "__init__", no_client)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-would-be-used-by-an-implicit-openai")
+    # Put back exactly what the session had (its 127.0.0.1-only guard) afterwards: pytest_socket.enable_socket()
+    # would restore the unguarded socket, and monkeypatch's undo the in-test guard, which blocked later tests.
+    session_socket, session_lookup = socket.socket, socket.getaddrinfo
     pytest_socket.disable_socket(allow_unix_socket=True)
     guarded = socket.socket  # raises for anything but a unix socket; recorded too, in case a caller swallows it
 
@@ -206,8 +209,7 @@ def test_nothing_implicit_reaches_out(hashed_settings: Settings, monkeypatch: py
         touched.append(f"getaddrinfo({host})")
         return guarded_lookup(host, *args, **kwargs)
 
-    monkeypatch.setattr(socket, "socket", Recording)
-    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    socket.socket, socket.getaddrinfo = Recording, lookup  # type: ignore[misc]
     try:
         with build_query_engine(hashed_settings, embedder=HashEmbedding()) as query_engine:
             assert query_engine.engine.llm is None  # no LLM configured: none is made up
@@ -217,7 +219,7 @@ def test_nothing_implicit_reaches_out(hashed_settings: Settings, monkeypatch: py
             assert str(query_engine.query("video generation"))
             assert query_engine.engine.retriever.retrieve("video generation")
     finally:
-        pytest_socket.enable_socket()
+        socket.socket, socket.getaddrinfo = session_socket, session_lookup  # type: ignore[misc]
     assert touched == []
 
 
