@@ -357,7 +357,8 @@ def _resident(settings: Settings) -> Settings:
 def _top(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import date
 
-    from rag.briefing import parse_topics, render_text
+    from bot.briefing_text import render_text
+    from rag.briefing import parse_topics
     from rag.service import Papers
 
     if args.date:

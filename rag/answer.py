@@ -25,7 +25,8 @@ from rag.citations import Citation, validate
 from rag.instrumentation import AnswerEvent, EngineInstrumentation, RouteEvent
 from rag.llm import ChatLLM, LLMUnavailable, OnToken
 from rag.memory import ConversationMemory, Turn
-from rag.query import RELATIVE_NAMES, QueryPlan, plan_query
+from rag.messages import Messages, messages_for
+from rag.query import QueryPlan, plan_query
 from rag.retrieval import Candidate, HybridRetriever
 from rag.storage.catalog import Catalog, StoredPaper
 from rag.text import KoreanTokenizer, language, sentences
@@ -467,14 +468,8 @@ class AnswerEngine:
         per_paper = 3 if found.named else 1  # "두 번째 논문 자세히": a named paper gets more of its text
         picked = [(i, _best_sentences(found.sources[i], weights, tokenize, max(per_paper, 2 if n == 0 else 1), lang))
                   for n, i in enumerate(cited)]
-        if lang == "ko":
-            head = "다이제스트에서 찾은 관련 논문입니다:"
-        elif all(found.sources[i].paper.abstract for i in cited):
-            head = "From the digests (English abstracts):"
-        else:
-            head = ("From the digests. Their summaries are in Korean, so they are quoted as written"
-                    + (" (English abstracts where the paper has one):" if any(
-                        found.sources[i].paper.abstract for i in cited) else ":"))
+        abstracts = [bool(found.sources[i].paper.abstract) for i in cited]
+        head = messages_for(lang).quotes_head(all(abstracts), any(abstracts))
         lines = [head] + [f"• {found.sources[i].paper.title}: {' '.join(best)} [{n}]"
                           for n, (i, best) in enumerate(picked, start=1)]
         return "\n".join(lines), cited
@@ -483,49 +478,39 @@ class AnswerEngine:
     # reason, the English note) are in Answer.llm / Found.note, the logs and /healthz.
     @staticmethod
     def _not_covered(found: Found, lang: str) -> str:
-        ko = lang == "ko"
+        say = messages_for(lang)
         if found.missing_date is not None:
             if found.newest is None:
-                return "아직 색인된 다이제스트가 없습니다." if ko else "No digests have been loaded yet."
-            when = found.missing_date or ("그 날짜" if ko else "that date")
-            return (f"{when} 다이제스트는 없습니다. 가장 최근 다이제스트는 {found.newest}입니다." if ko
-                    else f"There is no digest for {when}; the newest is {found.newest}.")
+                return say.no_digests_yet
+            return say.no_digest_for(found.missing_date or say.that_date, found.newest)
         if found.plan.mode == "lookup":
-            ids = ", ".join(found.missing_ids)
-            return (f"{ids} 논문은 다이제스트에 없습니다." if ko
-                    else f"{'Paper' if len(found.missing_ids) == 1 else 'Papers'} {ids} "
-                         f"{'is' if len(found.missing_ids) == 1 else 'are'} not in the digests.")
-        return ("저장된 다이제스트에는 이 질문에 답하는 논문이 없습니다." if ko
-                else "None of the stored digests cover this question.")
+            return say.papers_not_in_digests(found.missing_ids)
+        return say.not_covered
 
     @staticmethod
     def _note(llm_info: dict[str, Any], lang: str, found: Found) -> str | None:
         if llm_info["used"] or found.plan.mode in ("top", "lookup") or not found.covered:
             return None
+        say = messages_for(lang)
         if llm_info["model"] is None:  # no LLM configured, or switched off
-            return ("ⓘ LLM 없이 요약문에서 발췌한 답변입니다." if lang == "ko"
-                    else "ⓘ Extractive answer from the digest summaries.")
-        en, ko = _user_reason(str(llm_info["reason"] or ""))
-        if lang == "ko":
-            return f"ⓘ {ko} 요약문에서 발췌한 답변입니다."
-        return f"ⓘ Extractive answer from the digest summaries ({en})."
+            return say.extractive_without_llm
+        return say.extractive_because(_user_reason(str(llm_info["reason"] or ""), say))
 
 
-def _user_reason(reason: str) -> tuple[str, str]:
-    """(English, Korean) words for users about an LLM failure (``rag.llm._classify``'s reasons). A slow or
-    busy LLM is worth saying; a refused key, a rejected request or anything unknown is the operator's
-    problem (logged, and in /healthz): users get a neutral note."""
+def _user_reason(reason: str, say: Messages) -> str:
+    """Words for users about an LLM failure (``rag.llm._classify``'s reasons). A slow or busy LLM is worth
+    saying; a refused key, a rejected request or anything unknown is the operator's problem (logged, and in
+    /healthz): users get a neutral note."""
     if "timed out" in reason:
-        return "the LLM timed out", "LLM 응답이 늦어"
+        return say.llm_timed_out
     if "rate-limited" in reason:
-        return "the LLM is busy", "LLM이 붐벼"
-    return "the language model is unavailable right now", "지금은 LLM을 쓸 수 없어"
+        return say.llm_busy
+    return say.llm_unavailable
 
 
 def _votes(votes: int | None, lang: str) -> str:
-    if votes is None:
-        return "추천 수 미상" if lang == "ko" else "votes unknown"
-    return f"{votes}표" if lang == "ko" else f"{votes} votes"
+    say = messages_for(lang)
+    return say.votes_unknown if votes is None else say.votes(votes)
 
 
 def _quoted_sections(paper: StoredPaper, lang: str) -> list[str]:
@@ -607,66 +592,48 @@ def _newest_first(day: str) -> int:
 
 def _when(plan: QueryPlan, lang: str) -> str:
     """The asked digests in words: "2025-02-05 다이제스트" / "the 2025-02-05 digest", a range, or all."""
+    say = messages_for(lang)
     if plan.dates is None:
-        return "전체 다이제스트" if lang == "ko" else "all digests"
+        return say.all_digests
     words = (plan.date_words or ", ".join(plan.dates)).replace("..", " – ")
-    several = len(plan.dates) > 1 or ".." in (plan.date_words or "")
-    if lang == "ko":
-        return f"{words} 다이제스트"
-    return f"the {words} digest{'s' if several else ''}"
+    return say.digests_of(words, len(plan.dates) > 1 or ".." in (plan.date_words or ""))
 
 
 def _condition(plan: QueryPlan, lang: str) -> str:
     """The question's vote condition in words, as it was asked: "100표를 넘게" / "more than 100 votes"."""
-    low, high, ko = plan.votes_min, plan.votes_max, lang == "ko"
-
-    def votes(n: int) -> str:
-        return f"{n}표" if ko else f"{n} vote{'s' if n != 1 else ''}"
-
-    rule = plan.votes_rule
+    low, high, say = plan.votes_min, plan.votes_max, messages_for(lang)
     if low is not None and low == high:
-        return f"정확히 {votes(low)}" if ko else f"exactly {votes(low)}"
+        return say.votes_exactly(low)
     if low is not None and high is not None:
-        return f"{low}~{high}표" if ko else f"between {low} and {high} votes"
+        return say.votes_between(low, high)
     if low is not None:
-        if rule == "gt":
-            return f"{votes(low - 1)}를 넘게" if ko else f"more than {votes(low - 1)}"
-        return f"{votes(low)} 이상" if ko else f"at least {votes(low)}"
+        return say.votes_more_than(low - 1) if plan.votes_rule == "gt" else say.votes_at_least(low)
     assert high is not None
-    if rule == "lt":
-        return f"{votes(high + 1)} 미만" if ko else f"fewer than {votes(high + 1)}"
-    return f"{votes(high)} 이하" if ko else f"at most {votes(high)}"
+    return say.votes_fewer_than(high + 1) if plan.votes_rule == "lt" else say.votes_at_most(high)
 
 
 def _top_answer(found: Found, lang: str) -> tuple[str, list[int]]:
     """A vote ranking, a vote condition or a date listing as numbered rows; tied papers share a rank."""
-    plan, sources, ko = found.plan, found.sources, lang == "ko"
+    plan, sources, say = found.plan, found.sources, messages_for(lang)
     when = _when(plan, lang)
     several_dates = plan.dates is None or len(plan.dates) > 1
     if plan.votes_condition:
         cond = _condition(plan, lang)
-        order = "" if plan.votes_equal is not None else (" (추천 많은 순)" if ko else " (most voted first)")
-        where = "any digest" if plan.dates is None else when
-        if not sources:
-            head = (f"{when}에는 {cond} 받은 논문이 없습니다." if ko else f"No paper in {where} got {cond}.")
-        else:
-            head = (f"{when}에서 {cond} 받은 논문은 {found.matched}편입니다{order}:" if ko
-                    else f"{found.matched} paper{'s' if found.matched != 1 else ''} "
-                         f"{'across all digests' if plan.dates is None else 'in ' + when} got {cond}{order}:")
+        order = "" if plan.votes_equal is not None else say.most_voted_first
+        every = plan.dates is None
+        head = (say.papers_meet_condition(when, cond, found.matched, order, every) if sources
+                else say.none_meet_condition(when, cond, every))
     elif plan.ascending:
-        head = f"{when}에서 추천을 가장 적게 받은 논문입니다:" if ko else f"Least-voted papers of {when}:"
+        head = say.least_voted_head(when)
     elif plan.by_votes:
         top_tied = [s for s in sources if s.paper.votes is not None and s.paper.votes == sources[0].paper.votes]
         if len(top_tied) > 1:
             count = len(top_tied) + (found.tied_more if len(top_tied) == len(sources) else 0)
-            votes = _votes(sources[0].paper.votes, lang)
-            head = (f"{when}에서 추천을 가장 많이 받은 논문은 {count}편으로, 모두 {votes}를 받아 공동 1위입니다:" if ko
-                    else f"{count} papers tie for the most votes in {when}, {votes} each:")
+            head = say.tied_for_most_head(when, count, _votes(sources[0].paper.votes, lang))
         else:
-            head = f"{when}에서 추천을 가장 많이 받은 논문입니다:" if ko else f"Most-voted papers of {when}:"
+            head = say.most_voted_head(when)
     else:
-        head = (f"{when}의 논문 {found.matched}편을 추천 많은 순으로 보여 드립니다:" if ko
-                else f"Papers of {when} ({found.matched}), most voted first:")
+        head = say.date_listing_head(when, found.matched)
     rows: list[str] = []
     rank = 0
     for n, source in enumerate(sources, start=1):
@@ -677,33 +644,26 @@ def _top_answer(found: Found, lang: str) -> tuple[str, list[int]]:
         rows.append(f"{rank}. {p.title}{day} — {_votes(p.votes, lang)} [{n}]")
     rest = found.matched - len(sources)
     if found.tied_more and sources:
-        rows.append(f"…외 {found.tied_more}편도 {_votes(sources[-1].paper.votes, lang)}로 같습니다." if ko
-                    else f"…and {found.tied_more} more with {_votes(sources[-1].paper.votes, lang)}.")
+        rows.append(say.more_tied(found.tied_more, _votes(sources[-1].paper.votes, lang)))
     elif rest > 0 and (plan.votes_condition or not plan.by_votes):
-        rows.append(f"…외 {rest}편" if ko else f"…and {rest} more.")
+        rows.append(say.more_papers(rest))
     if plan.votes_condition and found.unknown_votes:
-        rows.append(f"(추천 수가 기록되지 않은 논문 {found.unknown_votes}편은 세지 않았습니다.)" if ko
-                    else f"({found.unknown_votes} paper{'s' if found.unknown_votes != 1 else ''} with unknown "
-                         "votes not counted.)")
+        rows.append(say.unknown_votes_not_counted(found.unknown_votes))
     elif plan.by_votes and sources and all(s.paper.votes is None for s in sources):
-        rows.append("(이 다이제스트에는 추천 수가 기록되지 않았습니다.)" if ko
-                    else "(These digests did not record votes.)")
+        rows.append(say.votes_not_recorded)
     return "\n".join([head, *rows]), list(range(len(sources)))
 
 
 def _instead_line(plan: QueryPlan, lang: str) -> str | None:
     """A relative period ("이번 주", "last month") with no digest: which digest answered instead."""
-    if not plan.instead_of or not plan.dates or plan.relative not in RELATIVE_NAMES:
+    say = messages_for(lang)
+    period = say.relative_periods.get(plan.relative or "")
+    if not plan.instead_of or not plan.dates or period is None:
         return None
-    ko_name, en_name = RELATIVE_NAMES[plan.relative]
     span, used = plan.instead_of.replace("..", " – "), plan.dates[0]
     if plan.archive_ends:
-        return (f"{ko_name}({span}) 다이제스트는 아직 없습니다. 저장된 다이제스트는 {used}까지라서, 가장 가까운 "
-                "그 다이제스트로 답합니다." if lang == "ko"
-                else f"There is no digest for {en_name} ({span}) yet: the stored digests end on {used}, so this "
-                     "answer uses that one, the nearest.")
-    return (f"{ko_name}({span}) 다이제스트는 없어서, 가장 가까운 {used} 다이제스트로 답합니다." if lang == "ko"
-            else f"There is no digest for {en_name} ({span}); this answer uses the nearest one, {used}.")
+        return say.nothing_yet_for_period(period, span, used)
+    return say.nearest_for_period(period, span, used)
 
 
 # Explicit references only: "it"/"its"/"they" appear in too many standalone questions ("What is DINO-X and

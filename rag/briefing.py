@@ -1,6 +1,6 @@
 """The daily briefing: one digest's most-voted papers with a one-line gist each, plus papers matching a
-reader's topics. It is what the morning push sends and what ``papersbot top`` prints; rendering for
-Telegram lives in the bot.
+reader's topics. It is what the morning push sends and what ``papersbot top`` prints; both render it in
+the bot (``bot.telegram.views``, ``bot.briefing_text``).
 """
 
 from __future__ import annotations
@@ -148,28 +148,3 @@ def _word_pattern(word: str) -> re.Pattern[str]:
 def _paper_text(paper: StoredPaper) -> str:
     return "\n".join((paper.title, *paper.sections().values()))
 
-
-def render_text(briefing: Briefing, lang: str = "en") -> str:
-    """Plain text (for ``papersbot top``, and for people who paste it elsewhere)."""
-    ko = lang == "ko"
-    head = (f"Hugging Face Daily Papers {briefing.date} — 추천 상위 {len(briefing.top)}편 (전체 {briefing.total}편)"
-            if ko else
-            f"Hugging Face Daily Papers {briefing.date} — top {len(briefing.top)} of {briefing.total} by votes")
-    lines = [head, ""]
-    for entry in briefing.top:
-        lines += _item_lines(entry, ko)
-    if briefing.topical:
-        lines.append(("관심 주제: " if ko else "Your topics: ") + ", ".join(briefing.topics))
-        lines.append("")
-        for entry in briefing.topical:
-            lines += _item_lines(entry, ko)
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _item_lines(entry: BriefItem, ko: bool) -> list[str]:
-    if entry.votes is None:
-        votes = "추천 수 미상" if ko else "votes unknown"
-    else:
-        votes = f"추천 {entry.votes}" if ko else f"{entry.votes} votes"
-    tags = f" [{', '.join(entry.topics)}]" if entry.topics else ""
-    return [f"{entry.rank}. {entry.title} ({votes}){tags}", f"   {entry.gist}", f"   {entry.url}", ""]

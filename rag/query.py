@@ -48,7 +48,7 @@ class QueryPlan:
     arxiv_ids: list[str] = field(default_factory=list)
     dates: list[str] | None = None  # restrict to these digest dates (None = all)
     date_words: str | None = None  # how the question named the date, e.g. "2025-02-05", "2025-02-01..2025-02-05"
-    relative: str | None = None  # a relative period ("this_week", "last_month", ...; see RELATIVE_NAMES)
+    relative: str | None = None  # a relative period ("this_week", "last_month", ...; see _RELATIVE)
     # The relative period had no digest (the stored archive ends earlier, or a gap): the asked span
     # "first..last", while ``dates`` holds the nearest digest instead.
     instead_of: str | None = None
@@ -92,15 +92,6 @@ class QueryPlan:
         return "search"
 
 
-# (Korean, English) words for relative periods, for answers that say which digest was used instead.
-RELATIVE_NAMES = {
-    "yesterday": ("어제", "yesterday"),
-    "past_week": ("지난주", "the past week"),
-    "this_week": ("이번 주", "this week"),
-    "this_month": ("이번 달", "this month"),
-    "last_month": ("지난달", "last month"),
-    "past_month": ("최근 한 달", "the past month"),
-}
 # Periods first: "이번 주 최신 논문" is this week's.
 _RELATIVE = [
     (re.compile(r"이번\s*주|금주|this\s+week(?:'s)?", re.I), "this_week"),
