@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ dispatcher = get_dispatcher(__name__)
 if TYPE_CHECKING:
     from rag.components import Components
 
+Slot = Callable[[], AbstractContextManager[object]]  # see AnswerEngine.ask's ``slot``
 LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}
 DEFAULT_ZONE = "Asia/Seoul"
 # Extractive answers cite the papers whose relative-score fusion of the retrieval evidence is at least this
@@ -345,15 +347,21 @@ class AnswerEngine:
     @dispatcher.span
     def ask(self, question: str, conversation_id: str | None = None, *, use_llm: bool | None = None,
             top_k: int | None = None, on_token: OnToken | None = None, arxiv_ids: Sequence[str] | None = None,
-            named: bool = False) -> Answer:
+            named: bool = False, slot: Slot | None = None) -> Answer:
         """``arxiv_ids``: answer about these papers only (a reply to a message listing them); ``named``: the
-        question named them, so each is given to the answerer and cited (see :meth:`find`)."""
+        question named them, so each is given to the answerer and cited (see :meth:`find`).
+
+        ``slot``: entered around each step but the LLM call (routing and retrieval, the prompt, an extractive
+        text), so a caller that bounds the engine's concurrent work (the bot's engine threads, which an ingest
+        also waits for) does not hold that bound while the model writes: ``bot/telegram/blocking.py``."""
+        slot = slot or nullcontext
         question = question.strip()
         lang = language(question)
-        found = self.find(question, conversation_id, top_k, arxiv_ids=arxiv_ids, named=named)
+        with slot():
+            found = self.find(question, conversation_id, top_k, arxiv_ids=arxiv_ids, named=named)
         want_llm = self.llm is not None and (use_llm is None or use_llm)
         text, cited, llm_info, messages = self._synthesize(question, found, lang, conversation_id, want_llm,
-                                                           on_token)
+                                                           on_token, slot)
         instead = _instead_line(found.plan, lang)
         if instead:
             text = f"{instead}\n\n{text}"
@@ -376,25 +384,29 @@ class AnswerEngine:
 
     @dispatcher.span
     def _synthesize(self, question: str, found: Found, lang: str, conversation_id: str | None, want_llm: bool,
-                    on_token: OnToken | None) -> tuple[str, list[int], dict[str, Any], list[dict[str, str]]]:
+                    on_token: OnToken | None, slot: Slot = nullcontext,
+                    ) -> tuple[str, list[int], dict[str, Any], list[dict[str, str]]]:
         """The answer's text, the sources it cites (indexes, in citation order), the LLM's record and the
-        messages sent to it (none when it was not asked)."""
+        messages sent to it (none when it was not asked). Everything but the LLM call runs in ``slot``."""
         llm_info: dict[str, Any] = {"used": False, "model": None, "reason": None}
         messages: list[dict[str, str]] = []
         if not want_llm:
             llm_info["reason"] = "no LLM configured" if self.llm is None else "LLM switched off"
         cited: list[int] = []
         if found.plan.mode == "top" and found.covered:  # also "no paper got 100 votes on …"
-            text, cited = self._extractive(found, lang, question)
+            with slot():
+                text, cited = self._extractive(found, lang, question)
         elif not found.covered or not found.sources:
             text = self._not_covered(found, lang)
         elif found.plan.mode in ("top", "lookup") or not want_llm:
-            text, cited = self._extractive(found, lang, question)
+            with slot():
+                text, cited = self._extractive(found, lang, question)
         else:
             assert self.llm is not None
-            messages = self.build_messages(question, found, lang, conversation_id)
+            with slot():
+                messages = self.build_messages(question, found, lang, conversation_id)
             try:
-                raw = self.llm.complete(messages, on_token)
+                raw = self.llm.complete(messages, on_token)  # I/O: outside the slot
                 text, cited = validate(raw, len(found.sources))
                 llm_info.update(used=True, model=self.llm.model)
                 if not text:
@@ -403,7 +415,8 @@ class AnswerEngine:
             except LLMUnavailable as exc:
                 llm_info.update(used=False, model=self.llm.model, reason=exc.reason)
                 self.llm_status.failed(exc.reason)
-                text, cited = self._extractive(found, lang, question)
+                with slot():
+                    text, cited = self._extractive(found, lang, question)
         if found.plan.mode in ("top", "lookup"):
             llm_info["reason"] = llm_info["reason"] or "metadata question: answered from the catalog"
         return text, cited, llm_info, messages

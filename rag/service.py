@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
-from rag.answer import Answer, AnswerEngine, Found
+from rag.answer import Answer, AnswerEngine, Found, Slot
 from rag.briefing import Briefing, TopicMatcher, compose
 from rag.components import Components, build_components
 from rag.inbox import InboxReport, ingest_inbox
@@ -70,10 +70,14 @@ class Papers:
         return self._freshness.refresh()
 
     def ask(self, question: str, conversation_id: str | None = None, *, use_llm: bool | None = None,
-            top_k: int | None = None, on_token: OnToken | None = None, **scope: Any) -> Answer:
-        """One cited answer (``scope``: ``arxiv_ids``/``named`` of :meth:`AnswerEngine.ask`)."""
-        self.refresh()
-        return self.engine.ask(question, conversation_id, use_llm=use_llm, top_k=top_k, on_token=on_token, **scope)
+            top_k: int | None = None, on_token: OnToken | None = None, slot: Slot | None = None,
+            **scope: Any) -> Answer:
+        """One cited answer (``scope``: ``arxiv_ids``/``named`` of :meth:`AnswerEngine.ask`; ``slot``: entered
+        around every step but the LLM call, the refresh included, see :meth:`AnswerEngine.ask`)."""
+        with (slot or nullcontext)():
+            self.refresh()
+        return self.engine.ask(question, conversation_id, use_llm=use_llm, top_k=top_k, on_token=on_token,
+                               slot=slot, **scope)
 
     def find(self, question: str, conversation_id: str | None = None, top_k: int | None = None,
              **scope: Any) -> Found:

@@ -21,6 +21,7 @@ from concurrent.futures import Executor, Future
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ParamSpec, TypeVar
 
+LLM_WORKERS = 64  # LLM answers at once (threads that mostly wait on the model's HTTP stream)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -122,25 +123,46 @@ class DaemonThreadPool(Executor):
 
 
 class BlockingRunner:
-    """Runs blocking calls in ``workers`` threads; ``read`` calls share, ``write`` calls are exclusive."""
+    """Runs blocking calls in ``workers`` threads; ``read`` calls share, ``write`` calls are exclusive.
 
-    def __init__(self, workers: int) -> None:
+    An LLM answer is mostly waiting: for the model, which writes for seconds. :meth:`read_llm` runs such a
+    call in a thread of its own (at most ``llm_workers``) and hands it :meth:`slot` to enter around its CPU
+    steps (routing, retrieval, extractive text), so those are bounded by ``workers`` and held off by an
+    ingest like any :meth:`read`, while the model's writing holds no engine slot: ten chats streaming at once
+    no longer wait for each other's answers to end (benchmarks/results/stream.txt).
+    """
+
+    def __init__(self, workers: int, llm_workers: int = LLM_WORKERS) -> None:
         self._pool = DaemonThreadPool(workers, "papersbot-engine")
+        self._llm_pool = DaemonThreadPool(llm_workers, "papersbot-llm")
+        self._slots = threading.BoundedSemaphore(workers)
         self._lock = ReadWriteLock()
         self.workers = workers
 
     async def read(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._submit(self._reading, functools.partial(func, *args, **kwargs))
+        return await self._submit(self._pool, self._reading, functools.partial(func, *args, **kwargs))
 
     async def write(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._submit(self._writing, functools.partial(func, *args, **kwargs))
+        return await self._submit(self._pool, self._writing, functools.partial(func, *args, **kwargs))
 
-    async def _submit(self, wrapper: Callable[[Callable[[], T]], T], call: Callable[[], T]) -> T:
+    async def read_llm(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``func(*args, slot=self.slot, **kwargs)`` in a thread of the LLM pool: ``func`` enters ``slot``
+        around each of its steps that is not the LLM call (``Papers.ask``'s ``slot``)."""
+        call = functools.partial(func, *args, slot=self.slot, **kwargs)
+        return await self._submit(self._llm_pool, _direct, call)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of the ``workers`` engine slots, as a :meth:`read` call has (from any thread)."""
+        with self._slots, self._lock.reading():
+            yield
+
+    async def _submit(self, pool: Executor, wrapper: Callable[[Callable[[], T]], T], call: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, wrapper, call)
+        return await loop.run_in_executor(pool, wrapper, call)
 
     def _reading(self, call: Callable[[], T]) -> T:
-        with self._lock.reading():
+        with self.slot():
             return call()
 
     def _writing(self, call: Callable[[], T]) -> T:
@@ -154,3 +176,8 @@ class BlockingRunner:
     def shutdown(self) -> None:
         """Stop taking work; running calls finish in their threads (or end with the process)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._llm_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _direct(call: Callable[[], T]) -> T:
+    return call()

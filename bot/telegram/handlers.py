@@ -1,7 +1,8 @@
 """The bot's handlers: small async functions that parse, call the engine off the loop, and reply.
 
 All papers-service work goes through :class:`BlockingRunner` (a bounded thread pool), so one slow
-question never stalls other chats. Rendering is in :mod:`views`; sending in :mod:`replies`.
+question never stalls other chats; an LLM answer takes a pool slot only for its CPU steps, not while the
+model writes. Rendering is in :mod:`views`; sending in :mod:`replies`.
 """
 
 from __future__ import annotations
@@ -197,9 +198,11 @@ class Handlers:
         scoped = scope.options() if scope is not None else {}
         try:
             async with chat_action(message.get_bot(), message.chat.id):
-                answer = await self.runner.read(self.papers.ask, question, str(message.chat.id),
-                                                on_token=stream.on_token if stream else None,
-                                                **scoped)
+                if stream is not None:  # the model's writing holds no engine thread (BlockingRunner.read_llm)
+                    answer = await self.runner.read_llm(self.papers.ask, question, str(message.chat.id),
+                                                        on_token=stream.on_token, **scoped)
+                else:
+                    answer = await self.runner.read(self.papers.ask, question, str(message.chat.id), **scoped)
         except asyncio.CancelledError:  # the bot is stopping and the grace period is over (stopping.py)
             if stream is not None:
                 await stream.stop()

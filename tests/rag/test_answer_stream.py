@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -68,3 +69,37 @@ def test_ask_stream_yields_deltas_then_the_validated_answer(sample_library: Comp
 def test_ask_stream_of_an_extractive_answer_is_the_answer_alone(sample_library: Components) -> None:
     events = list(engine_for(sample_library, None).ask_stream("OmniHuman-1은 어떤 모델이야?"))
     assert len(events) == 1 and isinstance(events[0], Answer) and events[0].citations
+
+
+def test_ask_runs_every_step_but_the_llm_call_in_its_slot(sample_library: Components, fake_llm: FakeOpenAI) -> None:
+    """``slot`` (the bot's engine threads) is held for routing, retrieval and the prompt, and free while the
+    model writes; the answer, its citations and its timings are the same as without one."""
+    fake_llm.script_reply(REPLY, tokens_per_second=200)
+    engine = engine_for(sample_library, fake_llm)
+    held: list[bool] = []
+    entered: list[str] = []
+
+    @contextmanager
+    def slot() -> Iterator[None]:
+        held.append(True)
+        entered.append("slot")
+        try:
+            yield
+        finally:
+            held.pop()
+
+    def on_token(delta: str) -> None:
+        entered.append("token")
+        assert not held, "the model wrote while the engine slot was held"
+
+    answer = engine.ask("What is OmniHuman-1?", on_token=on_token, slot=slot)
+    assert answer.llm["used"] and [c.arxiv_id for c in answer.citations] == [OMNIHUMAN]
+    assert entered[:2] == ["slot", "slot"] and entered.count("token") == len(split_tokens(REPLY))
+    assert "slot" not in entered[2:]  # nothing after the model's text needed the slot (no fallback)
+    assert {"route", "synthesize", "total"} <= set(answer.timings_ms)
+
+    fake_llm.script_error(500)  # the model fails (and its one retry): the extractive fallback is CPU work, in the slot
+    fake_llm.script_error(500)
+    entered.clear()
+    fallback = engine.ask("What is OmniHuman-1?", slot=slot, use_llm=True)
+    assert not fallback.llm["used"] and fallback.citations and entered == ["slot", "slot", "slot"]

@@ -83,3 +83,58 @@ def test_read_write_lock_shares_reads_and_excludes_writes() -> None:
         thread.join(2.0)
         assert not thread.is_alive()
     assert entered(lock.writing, 2.0) and entered(lock.reading, 2.0)  # free again
+
+
+def test_llm_answers_hold_an_engine_slot_only_for_their_cpu_steps() -> None:
+    """With 2 engine threads, 6 LLM answers at once all reach the model together (each retrieval in a slot,
+    the model's writing in none); slots still bound the CPU steps to 2 at a time and wait for an ingest."""
+    workers, answers = 2, 6
+    lock = threading.Lock()
+    in_slot = peak = 0
+    writing = threading.Event()
+    model_started: list[float] = []
+    release_model = threading.Event()
+
+    def cpu_step() -> None:
+        nonlocal in_slot, peak
+        with lock:
+            assert not writing.is_set()  # an ingest holds the slots back
+            in_slot += 1
+            peak = max(peak, in_slot)
+        time.sleep(0.05)
+        with lock:
+            in_slot -= 1
+
+    def answer(name: str, *, slot: Callable[[], AbstractContextManager[object]]) -> str:
+        with slot():  # routing and retrieval
+            cpu_step()
+        with lock:
+            model_started.append(time.monotonic())
+        assert release_model.wait(5.0)  # the model writes (I/O) until every answer has reached it
+        with slot():  # an extractive fallback or the like
+            cpu_step()
+        return name
+
+    def ingest() -> str:
+        writing.set()
+        time.sleep(0.1)
+        writing.clear()
+        return "ingest"
+
+    async def scenario() -> list[str]:
+        runner = BlockingRunner(workers)
+        try:
+            began = time.monotonic()
+            tasks = [asyncio.create_task(runner.read_llm(answer, str(n))) for n in range(answers)]
+            while len(model_started) < answers:  # with the model inside a slot, only 2 would get here
+                assert time.monotonic() - began < 3.0, f"{len(model_started)} answers reached the model"
+                await asyncio.sleep(0.01)
+            written = await runner.write(ingest)  # no slot is held while the models write: it runs at once
+            release_model.set()
+            return [*await asyncio.gather(*tasks), written]
+        finally:
+            release_model.set()
+            runner.shutdown()
+
+    assert asyncio.run(scenario()) == [*map(str, range(answers)), "ingest"]
+    assert peak == workers  # the CPU steps ran 2 at a time, never more
