@@ -318,7 +318,8 @@ class TelegramSettings(Section):
     workers: int = Field(
         default=4, ge=1,
         description="Threads running the blocking answer engine (embedding, SQLite, Chroma); more concurrent "
-        "questions wait for a free thread without stalling other chats.")
+        "questions wait for a free thread without stalling other chats. An LLM answer holds one only for its "
+        "retrieval, not while the model writes.")
     concurrent_updates: int = Field(
         default=64, ge=1,
         description="Telegram updates handled at once, so one slow question never holds up other chats.")
