@@ -189,7 +189,7 @@ class AnswerEngine:
         """The engine over ``c``'s parts; ``llm``: another LLM than ``c.llm`` (None: extractive only);
         ``instrumentation``: where its steps are recorded (shared metrics; a new one by default)."""
         settings = c.settings
-        retriever = HybridRetriever(c.embedder, c.vectors, c.lexical, settings)
+        retriever = HybridRetriever(c.embedder, c.vectors, c.lexical, settings.retrieval)
         return cls(c.catalog, retriever, c.tokenizer, c.llm if llm == "components" else llm,
                    memory or ConversationMemory(settings.memory.turns, settings.memory.conversations),
                    prompts_dir=settings.llm.prompts_dir, top_k=settings.retrieval.top_k, clock=clock,

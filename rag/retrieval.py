@@ -26,7 +26,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.retrieval import RetrievalEndEvent, RetrievalStartEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from config.settings import Settings
+from config.settings import RetrievalSettings
 from rag.expansion import expanded
 from rag.lexical import LexicalIndex
 from rag.vectors import VectorIndex
@@ -134,14 +134,16 @@ class HybridRetriever(BaseRetriever):
     even for one query, or it reads ``Settings.llm``.
     """
 
-    def __init__(self, embed_model: BaseEmbedding, vectors: VectorIndex, lexical: LexicalIndex, settings: Settings,
-                 *, similarity_top_k: int | None = None, arxiv_ids: Sequence[str] | None = None) -> None:
+    def __init__(self, embed_model: BaseEmbedding, vectors: VectorIndex, lexical: LexicalIndex,
+                 settings: RetrievalSettings, *, similarity_top_k: int | None = None,
+                 arxiv_ids: Sequence[str] | None = None) -> None:
+        """``settings``: the ``retrieval`` section of the configuration (all this reads)."""
         super().__init__()
         self.embed_model = embed_model
         self.vectors = vectors
         self.lexical = lexical
         self.settings = settings
-        self.similarity_top_k = similarity_top_k or settings.retrieval.top_k
+        self.similarity_top_k = similarity_top_k or settings.top_k
         self.arxiv_ids = None if arxiv_ids is None else list(arxiv_ids)
 
     @dispatcher.span
@@ -162,11 +164,11 @@ class HybridRetriever(BaseRetriever):
                 boost: Sequence[str] | None) -> Retrieval:
         if bundle.embedding is None:
             bundle = QueryBundle(bundle.query_str, embedding=self.embed_model.get_query_embedding(bundle.query_str))
-        dense = DenseRetriever(self.vectors, self.embed_model, similarity_top_k=self.settings.retrieval.dense_k,
+        dense = DenseRetriever(self.vectors, self.embed_model, similarity_top_k=self.settings.dense_k,
                                arxiv_ids=arxiv_ids).retrieve(bundle)
         # BM25 also gets the other language's words for the question's ML terms (rag.expansion) ...
-        words = QueryBundle(expanded(bundle.query_str)) if self.settings.retrieval.query_expansion else bundle
-        bm25 = LexicalRetriever(self.lexical, similarity_top_k=self.settings.retrieval.lexical_k, arxiv_ids=arxiv_ids)
+        words = QueryBundle(expanded(bundle.query_str)) if self.settings.query_expansion else bundle
+        bm25 = LexicalRetriever(self.lexical, similarity_top_k=self.settings.lexical_k, arxiv_ids=arxiv_ids)
         lexical = bm25.retrieve(words)
         # ... but "not covered" judges the question's own words: its BM25 threshold was calibrated on them, and
         # the added words lift scores (measured on the seeds: 10 of 11 unanswerable questions refused -> 6).
@@ -182,7 +184,7 @@ class HybridRetriever(BaseRetriever):
         for hit in dense:
             texts.setdefault(str(hit.node.metadata["arxiv_id"]), hit.node.get_content())
         dense_hits, lexical_hits = _hits(dense), _hits(lexical)
-        weighted = weight_sections(lexical_hits, {"summary": self.settings.retrieval.summary_section_weight})
+        weighted = weight_sections(lexical_hits, {"summary": self.settings.summary_section_weight})
         candidates = candidates_from_hits(dense_hits, weighted)
         self._fuse(candidates)
         for candidate in candidates:
@@ -196,12 +198,12 @@ class HybridRetriever(BaseRetriever):
 
     @property
     def _first_place(self) -> float:
-        if self.settings.retrieval.fusion == "rrf":
-            return 1.0 / self.settings.retrieval.rrf_k
-        return min(self.settings.retrieval.dense_weight, 1.0 - self.settings.retrieval.dense_weight)
+        if self.settings.fusion == "rrf":
+            return 1.0 / self.settings.rrf_k
+        return min(self.settings.dense_weight, 1.0 - self.settings.dense_weight)
 
     def _fuse(self, candidates: list[Candidate]) -> None:
-        retrieval = self.settings.retrieval
+        retrieval = self.settings
         fuse(candidates, fusion=retrieval.fusion, dense_weight=retrieval.dense_weight, rrf_k=retrieval.rrf_k)
 
     def _covered(self, candidates: list[Candidate]) -> bool:
@@ -218,7 +220,7 @@ class HybridRetriever(BaseRetriever):
         top3 = sorted(candidates, key=lambda c: sum(1.0 / (60 + r) for r in (c.dense_rank, c.lexical_rank) if r),
                       reverse=True)[:3]
         best_lexical = max((c.lexical or 0.0 for c in top3), default=0.0)
-        retrieval = self.settings.retrieval
+        retrieval = self.settings
         return best_dense >= retrieval.min_relevance or best_lexical >= retrieval.min_lexical_score
 
 

@@ -182,7 +182,7 @@ def test_retriever_ranks_with_the_summary_weight_but_judges_coverage_on_raw_bm25
 
     def search(weight: float) -> Retrieval:
         settings = load_settings(data_dir=tmp_path, retrieval={"summary_section_weight": weight})
-        retriever = HybridRetriever(MockEmbedding(embed_dim=2), cast(Any, None), cast(Any, None), settings)
+        retriever = HybridRetriever(MockEmbedding(embed_dim=2), cast(Any, None), cast(Any, None), settings.retrieval)
         return retriever._fuse_papers(dense, lexical, 5, None)
 
     plain, weighted = search(1.0), search(1.3)

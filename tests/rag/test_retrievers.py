@@ -45,7 +45,7 @@ def hashed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
 
 
 def hybrid(c: Components, settings: Settings | None = None, **kwargs: Any) -> HybridRetriever:
-    return HybridRetriever(c.embedder, c.vectors, c.lexical, settings or c.settings, **kwargs)
+    return HybridRetriever(c.embedder, c.vectors, c.lexical, (settings or c.settings).retrieval, **kwargs)
 
 
 def without_expansion(settings: Settings) -> Settings:

@@ -63,7 +63,7 @@ def dump(path: Path) -> list[str]:
 
 
 def search(library: Components) -> list[list[tuple[str, float]]]:
-    retriever = HybridRetriever(library.embedder, library.vectors, library.lexical, library.settings)
+    retriever = HybridRetriever(library.embedder, library.vectors, library.lexical, library.settings.retrieval)
     return [[(c.arxiv_id, round(c.score, 9)) for c in retriever.search(q, 5).candidates] for q in QUESTIONS]
 
 
