@@ -53,7 +53,8 @@ def one_run(subscribers: int, limited: bool, work: Path) -> tuple[PushReport, fl
 
     async def main(srv: FakeBotAPI) -> tuple[PushReport, float]:
         runner = BlockingRunner(1)
-        pusher = Pusher(settings, Papers(library), store, runner, clock=lambda: clock)
+        pusher = Pusher(settings.push, Papers(library), store, runner, data_dir=settings.storage.data_dir,
+                        clock=lambda: clock)
         limiter = AIORateLimiter(max_retries=settings.telegram.max_retries) if limited else None  # as in the bot
         bot: ExtBot[Any] = ExtBot(srv.token, base_url=srv.base_url, base_file_url=srv.base_file_url,
                                   rate_limiter=limiter)

@@ -109,13 +109,15 @@ def build_application(
     access = access or AccessPolicy.from_settings(settings.telegram)
     contexts = ContextStore(settings.storage.contexts_path, settings.telegram.reply_context_days)
     replies = ReplyContexts(contexts)
-    handlers = Handlers(settings, papers, runner, access, limiter or QuestionLimiter.from_settings(settings.telegram),
-                        contexts=replies)
+    handlers = Handlers(settings.telegram, papers, runner, access,
+                        limiter or QuestionLimiter.from_settings(settings.telegram), contexts=replies,
+                        max_digest_mb=settings.loading.max_digest_mb)
     owns_store = store is None  # an injected store belongs to the caller, who closes it
     store = store or SubscriptionStore(settings.storage.subscriptions_path)
     syncer = syncer if syncer is not None else (
         papers.syncer(exclusive=runner.exclusive) if settings.sync.interval_minutes else None)
-    pusher = Pusher(settings, papers, store, runner, clock=clock, syncer=syncer, contexts=replies)
+    pusher = Pusher(settings.push, papers, store, runner, data_dir=settings.storage.data_dir,
+                    inbox_dir=settings.loading.inbox_dir, clock=clock, syncer=syncer, contexts=replies)
     handoff = HandoffServer(papers, runner)  # other processes' ingests and syncs, when we own the data dir
     if health is not None:  # /healthz and /metrics report the last push from the subscription store
         health.last_push = store.last_push

@@ -32,7 +32,7 @@ from bot.telegram.context import ReplyContexts, numbered
 from bot.telegram.replies import chat_action, reply
 from bot.telegram.streaming import AnswerStream, ChatPacer
 from bot.telegram.texts import lang_of, t
-from config.settings import Settings
+from config.settings import TelegramSettings
 from loaders.digest import DIGEST_SUFFIXES, arxiv_id_from
 from rag.ingest import IngestReport
 from rag.service import Papers
@@ -107,9 +107,11 @@ def safe_file_name(name: str) -> str:
 class Handlers:
     """Every handler of the bot, sharing the papers service, the runner and the access rules."""
 
-    def __init__(self, settings: Settings, papers: Papers, runner: BlockingRunner, access: AccessPolicy,
-                 limiter: QuestionLimiter, contexts: ReplyContexts | None = None) -> None:
+    def __init__(self, settings: TelegramSettings, papers: Papers, runner: BlockingRunner, access: AccessPolicy,
+                 limiter: QuestionLimiter, contexts: ReplyContexts | None = None, *, max_digest_mb: float) -> None:
+        """``settings``: the ``telegram`` section; ``max_digest_mb``: ``loading.max_digest_mb`` (admin uploads)."""
         self.settings = settings
+        self.max_digest_mb = max_digest_mb
         self.contexts = contexts  # which papers each sent message showed: replies and buttons (context.py)
         self.papers = papers
         self.runner = runner
@@ -185,13 +187,13 @@ class Handlers:
     async def answer(self, update: Update, question: str) -> None:
         message, user = _message(update), update.effective_user
         lang = lang_of(user)
-        limit = self.settings.telegram.max_question_chars
+        limit = self.settings.max_question_chars
         question, clipped = clip_question(question, limit)
         if not await self._admit(message, user, lang):
             return
         # With an LLM the answer grows in a draft (private chats) or an edited message (groups): streaming.py.
-        stream = AnswerStream.for_message(message, self.settings.telegram.stream_draft_interval_s,
-                                          self.settings.telegram.stream_edit_interval_s, self.stream_pacer) \
+        stream = AnswerStream.for_message(message, self.settings.stream_draft_interval_s,
+                                          self.settings.stream_edit_interval_s, self.stream_pacer) \
             if self.papers.llm_configured else None
         # A reply to a push, a list or an answer is about that message's papers ("두 번째 논문", "1 and 3").
         scope = await self.contexts.scope(message, question, message.get_bot().id) if self.contexts else None
@@ -235,7 +237,7 @@ class Handlers:
     async def top(self, update: Update, context: Context) -> None:
         message = _message(update)
         lang = lang_of(update.effective_user)
-        parsed = parse_top_args(list(context.args or []), self.settings.telegram.list_size)
+        parsed = parse_top_args(list(context.args or []), self.settings.list_size)
         if parsed is None:
             await reply(message, views.plain(t("top_usage", lang)))
             return
@@ -285,14 +287,14 @@ class Handlers:
         """Matching papers straight from retrieval: no LLM, no conversation context."""
         message, user = _message(update), update.effective_user
         lang = lang_of(user)
-        words, _ = clip_question(command_argument(message), self.settings.telegram.max_question_chars)
+        words, _ = clip_question(command_argument(message), self.settings.max_question_chars)
         if not words:
             await reply(message, views.plain(t("search_usage", lang)))
             return
         if not await self._admit(message, user, lang):
             return
         async with chat_action(message.get_bot(), message.chat.id):
-            found = await self.runner.read(self.papers.search, words, self.settings.telegram.list_size)
+            found = await self.runner.read(self.papers.search, words, self.settings.list_size)
         self.counters["searches"] += 1
         shown = words if len(words) <= 60 else words[:60] + "…"
         items = paper_items([source.paper for source in found.sources])
@@ -339,7 +341,7 @@ class Handlers:
         if not name.lower().endswith(DIGEST_SUFFIXES):
             await reply(message, views.plain(t("upload_type", lang)))
             return
-        max_mb = min(self.settings.loading.max_digest_mb, TELEGRAM_DOWNLOAD_MB)
+        max_mb = min(self.max_digest_mb, TELEGRAM_DOWNLOAD_MB)
         if document.file_size is not None and document.file_size > max_mb * 1_000_000:
             await reply(message, views.plain(t("upload_too_big", lang, size_mb=document.file_size / 1e6,
                                                 max_mb=max_mb)))

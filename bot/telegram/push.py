@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup
@@ -37,7 +38,7 @@ from bot.telegram.buttons import paper_keyboard
 from bot.telegram.context import ReplyContexts
 from bot.telegram.render import MAX_MESSAGE, Part, render_parts
 from bot.telegram.replies import NO_PREVIEW
-from config.settings import Settings
+from config.settings import PushSettings, Settings
 from rag.briefing import Briefing
 from rag.inbox import InboxReport, scan
 from rag.rising import Riser
@@ -135,11 +136,15 @@ class Pusher:
     """Runs push passes. Built once per process from settings, the papers service and store; ``bot`` is passed per
     pass (the Application's bot, or a standalone one for ``papersbot push``)."""
 
-    def __init__(self, settings: Settings, papers: Papers, store: SubscriptionStore, blocking: Blocking, *,
-                 clock: Callable[[], datetime] = utc_now,
+    def __init__(self, settings: PushSettings, papers: Papers, store: SubscriptionStore, blocking: Blocking, *,
+                 data_dir: Path, inbox_dir: Path | None = None, clock: Callable[[], datetime] = utc_now,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  syncer: Syncer | None = None, contexts: ReplyContexts | None = None) -> None:
+        """``settings``: the ``push`` section; ``data_dir`` (``storage.data_dir``) holds the lock that keeps one
+        pass at a time; ``inbox_dir`` (``loading.inbox_dir``): where :meth:`check_inbox` looks, if anywhere."""
         self.settings = settings
+        self.data_dir = data_dir
+        self.inbox_dir = inbox_dir
         self.contexts = contexts  # which papers each push showed: its buttons and replies to it (context.py)
         self.papers = papers
         self.store = store
@@ -173,7 +178,7 @@ class Pusher:
         report = PushReport(dry_run=dry_run)
         # flock conflicts between two opens of the file even in one process, so this also keeps a second
         # pass of this process (a slow pass overlapping the next check) out.
-        with push_lock(self.settings.storage.data_dir) as acquired:
+        with push_lock(self.data_dir) as acquired:
             if not acquired:
                 report.locked = True
                 return report
@@ -187,7 +192,7 @@ class Pusher:
     async def check_inbox(self) -> InboxReport | None:
         """Ingest new digests from ``inbox_dir`` (if set), exclusively: no question reads a half-written
         index. Failures are logged; the files stay for the next check."""
-        inbox = self.settings.loading.inbox_dir
+        inbox = self.inbox_dir
         if inbox is None or not scan(inbox)[0]:  # an empty check never pauses questions
             return None
         if not self.papers.can_write:  # ``papersbot push`` beside a running bot: the bot owns the inbox
@@ -240,12 +245,12 @@ class Pusher:
             topics = due.subscription.topics
             if topics not in briefings:
                 briefings[topics] = await self.blocking.read(
-                    self.papers.top, due.digest_date, limit=self.settings.push.top_n, topics=topics,
-                    topic_limit=self.settings.push.topic_matches, min_relevance=self.settings.push.topic_min_relevance)
+                    self.papers.top, due.digest_date, limit=self.settings.top_n, topics=topics,
+                    topic_limit=self.settings.topic_matches, min_relevance=self.settings.topic_min_relevance)
         risers = await self._rising(now)
         parts: dict[tuple[tuple[str, ...], str], PushMessage] = {}  # rendered once per briefing and language
-        gate = asyncio.Semaphore(self.settings.push.concurrency)
-        pace = Pacer(self.settings.push.messages_per_second)
+        gate = asyncio.Semaphore(self.settings.concurrency)
+        pace = Pacer(self.settings.messages_per_second)
 
         async def one(due: Due, bot: Bot) -> None:
             async with gate:
@@ -286,7 +291,7 @@ class Pusher:
         except AlreadySent:
             self.store.mark_slot(chat_id, due.slot)
             return
-        if attempt > self.settings.push.max_attempts:
+        if attempt > self.settings.max_attempts:
             self.store.mark_failed(chat_id, due.digest_date, "gave up after repeated failures", final=True)
             self.store.mark_slot(chat_id, due.slot)
             report.failed += 1
@@ -409,7 +414,8 @@ def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
         try:
-            pusher = Pusher(settings, papers, store, runner, contexts=ReplyContexts(contexts))
+            pusher = Pusher(settings.push, papers, store, runner, data_dir=settings.storage.data_dir,
+                            inbox_dir=settings.loading.inbox_dir, contexts=ReplyContexts(contexts))
             if dry_run:
                 return await pusher.run_due(None, dry_run=True)
             if settings.telegram.token is None:

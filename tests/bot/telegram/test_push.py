@@ -59,7 +59,7 @@ def push(srv: FakeBotAPI, settings: Settings, library: Components, store: Subscr
 
     async def main() -> PushReport:
         runner = BlockingRunner(1)
-        pusher = Pusher(settings, Papers(library), store, runner, clock=clock)
+        pusher = Pusher(settings.push, Papers(library), store, runner, data_dir=settings.storage.data_dir, clock=clock)
         bot: ExtBot[Any] = ExtBot(srv.token, base_url=srv.base_url, base_file_url=srv.base_file_url,
                                   rate_limiter=AIORateLimiter(max_retries=3))
         try:
@@ -257,7 +257,8 @@ def test_a_pass_beside_the_owning_bot_leaves_the_inbox_to_the_bot(tmp_path: Path
     async def check(papers: Papers) -> Any:
         runner = BlockingRunner(1)
         try:
-            return await Pusher(settings, papers, store, runner).check_inbox()
+            return await Pusher(settings.push, papers, store, runner, data_dir=settings.storage.data_dir,
+                                inbox_dir=settings.loading.inbox_dir).check_inbox()
         finally:
             runner.shutdown()
 
