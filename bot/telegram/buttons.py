@@ -11,7 +11,6 @@ was already muted) gets a short note, never an error.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -136,6 +135,8 @@ class Buttons:
         if item is None or topic_index >= len(item.topics):
             return t("button_stale", lang)
         topic = item.topics[topic_index]
-        removed = await asyncio.to_thread(self.subscriptions.remove_topic, chat_id, topic)
+        # On the loop thread like every other use of the subscription store: it shares one SQLite connection,
+        # which must not run a transaction from two threads at once (a millisecond write).
+        removed = self.subscriptions.remove_topic(chat_id, topic)
         return t("mute_done" if removed else "mute_already", lang, topic=topic)
 
