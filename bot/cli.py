@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the answer, citations, sources, timings as JSON")
     ask.add_argument("--no-llm", action="store_true", help="extractive answer even if an LLM is configured")
     ask.add_argument("--top-k", type=int, help="papers handed to the answerer")
+    ask.add_argument("--conversation", metavar="ID",
+                     help="remember this exchange under ID for follow-ups (a running bot keeps it; default: none)")
+    ask.add_argument("--in-process", action="store_true",
+                     help="answer in this process even when a running bot owns the data dir")
+    ask.add_argument("--bot-timeout", type=float, metavar="SECONDS",
+                     help="how long a running bot may take before this process answers itself "
+                          "(default: 10 with --no-llm, else 120)")
 
     config = sub.add_parser("config", help="show the settings in force (secrets masked)")
     config.add_argument("--markdown", action="store_true", help="print the reference table of every setting")
@@ -282,6 +289,10 @@ def _papers(settings: Settings) -> Any:
 
 @command("ask")
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.in_process and settings.storage.chroma_url is None:
+        handed = _ask_bot(args, settings)
+        if handed is not None:
+            return handed
     papers = _papers(settings)
     if papers.is_empty():
         print("papersbot: the index is empty; run `papersbot ingest PATH` first", file=sys.stderr)
@@ -293,14 +304,51 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         streamed.append(token)
         print(token, end="", flush=True)
 
-    answer = papers.ask(args.question, use_llm=False if args.no_llm else None, top_k=args.top_k,
-                        on_token=on_token if stream else None)
+    answer = papers.ask(args.question, f"cli:{args.conversation}" if args.conversation else None,
+                        use_llm=False if args.no_llm else None, top_k=args.top_k, on_token=on_token if stream else None)
     if args.json:
         _print_json(answer.to_json())
     else:
         if streamed:
             print("\r\033[K", end="")  # the validated answer replaces the raw stream
         print(answer.render_text())
+    return 0
+
+
+def _ask_bot(args: argparse.Namespace, settings: Settings) -> int | None:
+    """Hand the question to the running bot that owns the embedded data dir (``rag.owner``) and print its
+    answer as :func:`_ask` would; None when no bot answers, so this process answers itself.
+
+    A cold ``ask`` in-process imports LlamaIndex and Chroma and loads Kiwi (~3 s at the whole archive,
+    benchmarks/results/cold.txt); the bot has them warm. So nothing heavy is imported before we know: only
+    ``rag.owner`` (standard library). The bot's own settings (LLM, retrieval) answer, not this process's."""
+    from rag.owner import hand_off
+
+    timeout = args.bot_timeout if args.bot_timeout is not None else (10.0 if args.no_llm else 120.0)
+    request = {"op": "ask", "question": args.question, "use_llm": False if args.no_llm else None,
+               "top_k": args.top_k, "conversation_id": args.conversation}
+    try:
+        reply = hand_off(settings.storage.data_dir, request, timeout_s=timeout)
+    except TimeoutError:
+        print(f"papersbot: the running bot did not answer within {timeout:g} s; answering in this process",
+              file=sys.stderr)
+        return None
+    except (OSError, ValueError) as exc:  # it stopped mid-answer, or sent something unreadable
+        print(f"papersbot: the running bot did not answer ({exc}); answering in this process", file=sys.stderr)
+        return None
+    if reply is None:  # no bot listens
+        return None
+    if not reply.get("ok"):  # e.g. a bot from before hand-offs of questions ("bad request")
+        print(f"papersbot: the running bot could not answer ({reply.get('error')}); answering in this process",
+              file=sys.stderr)
+        return None
+    if reply.get("empty"):
+        print("papersbot: the index is empty; run `papersbot ingest PATH` first", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(reply["answer"])
+    else:
+        print(reply["text"])
     return 0
 
 

@@ -24,7 +24,9 @@ A Chroma server (``chroma_url``) is one process and always consistent: there any
 at a time under the data dir's write lock, and nothing here is used.
 
 The protocol is one JSON object per line each way over an ``AF_UNIX`` stream socket (asyncio streams on
-the bot's side): ``{"op": "ingest", "paths": [...]}`` → ``{"ok": true, "report": {...}}``. Unix sockets
+the bot's side): ``{"op": "ingest", "paths": [...]}`` → ``{"ok": true, "report": {...}}``. ``papersbot ask``
+uses it too, though it writes nothing: ``{"op": "ask", "question": ...}`` → ``{"ok": true, "answer": {...},
+"text": ...}``, so a cold CLI question beside a running bot costs no model, index or LlamaIndex import. Unix sockets
 only exist on POSIX systems, like ``flock``, which the data dir needs anyway.
 """
 
@@ -159,15 +161,16 @@ async def serve(data_dir: Path, handlers: dict[str, Handler]) -> asyncio.Abstrac
 
 
 def hand_off(data_dir: Path, request: dict[str, Any], *, timeout_s: float | None = None) -> dict[str, Any] | None:
-    """Send ``request`` to the bot owning ``data_dir`` and wait for its reply; None when no bot listens."""
+    """Send ``request`` to the bot owning ``data_dir`` and wait for its reply; None when no bot listens.
+    Raises ``TimeoutError`` when no reply came within ``timeout_s`` (None: wait for as long as it takes)."""
     path = socket_path(data_dir)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout_s)  # the connect too: a bot that stopped accepting must not hang the caller
     try:
         try:
             sock.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
             return None
-        sock.settimeout(timeout_s)
         sock.sendall(json.dumps(request, ensure_ascii=False).encode() + b"\n")
         with sock.makefile("rb") as stream:
             line = stream.readline()

@@ -4,6 +4,11 @@ bot owns hand it their request over a local socket (``rag.owner``) and print the
 Embedded Chroma has one writer per data dir, so the bot, which holds the data dir for its whole life, does
 every write itself: it never has to reload an index behind its questions' backs. An ingest runs exclusively
 of questions (like an admin upload); a sync stores each batch exclusively and downloads meanwhile.
+
+``papersbot ask`` beside the bot hands it the question too: the bot answers warm, through the same read path
+as a Telegram question (an engine slot; with an LLM the model's writing holds none), where the CLI alone would
+spend seconds importing LlamaIndex and loading Kiwi (benchmarks/results/cold.txt). Without memory unless the
+CLI names a conversation (kept apart from Telegram chats by a ``cli:`` prefix).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import date
 from typing import Any
 
 from bot.telegram.blocking import BlockingRunner
-from rag.owner import serve, socket_path
+from rag.owner import Handler, serve, socket_path
 from rag.service import Papers
 
 log = logging.getLogger("papersbot.handoff")
@@ -32,8 +37,9 @@ class HandoffServer:
     async def start(self) -> None:
         if not self.papers.owns_data_dir:  # a Chroma server: every process writes for itself
             return
-        self._server = await serve(self.papers.settings.storage.data_dir, {"ingest": self.ingest, "sync": self.sync})
-        log.info("taking ingests and syncs from other processes at %s",
+        handlers: dict[str, Handler] = {"ingest": self.ingest, "sync": self.sync, "ask": self.ask}
+        self._server = await serve(self.papers.settings.storage.data_dir, handlers)
+        log.info("taking ingests, syncs and questions from other processes at %s",
                  socket_path(self.papers.settings.storage.data_dir))
 
     async def stop(self) -> None:
@@ -62,3 +68,21 @@ class HandoffServer:
         errors = [f"error: {error}" for error in report.to_json()["errors"] + report.enrich_errors]
         return {"report": report.to_json(), "summary": report.summary(),
                 "problems": [str(p) for p in report.problems] + errors}
+
+    async def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        question = request["question"]
+        use_llm, top_k, conversation = request.get("use_llm"), request.get("top_k"), request.get("conversation_id")
+        if not isinstance(question, str) or not question.strip() or use_llm not in (None, False) \
+                or not (top_k is None or (isinstance(top_k, int) and top_k > 0)) \
+                or not (conversation is None or isinstance(conversation, str)):
+            raise ValueError("ask needs a question, and use_llm null/false, top_k a positive int or null, "
+                             "conversation_id a string or null")
+        if await self.runner.read(self.papers.is_empty):
+            return {"empty": True}
+        conversation_id = f"cli:{conversation}" if conversation else None
+        if self.papers.llm_configured and use_llm is None:  # like a Telegram question (handlers.Handlers.answer)
+            answer = await self.runner.read_llm(self.papers.ask, question, conversation_id, top_k=top_k)
+        else:
+            answer = await self.runner.read(self.papers.ask, question, conversation_id, use_llm=use_llm,
+                                            top_k=top_k)
+        return {"empty": False, "answer": answer.to_json(), "text": answer.render_text()}
