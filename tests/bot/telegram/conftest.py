@@ -10,6 +10,7 @@ import pytest
 from rag.components import Components
 from rag.memory import ConversationMemory
 from rag.service import Papers
+from tests.bot.telegram.sample_world import sample_papers
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api
 
@@ -19,6 +20,12 @@ def srv() -> Iterator[FakeBotAPI]:
     """A fresh fake Bot API server on 127.0.0.1."""
     with running_bot_api() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Papers, Components]]:
+    """The sample papers (own-words digests, with vote history) as a service and its components, per module."""
+    yield from sample_papers(tmp_path_factory.mktemp("library"))
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from rag.service import Papers
 from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
 from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api
 
 OMNI = "https://arxiv.org/abs/2502.01061"
 GAUSSIAN = "https://arxiv.org/abs/2411.14384"
@@ -37,12 +36,6 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Papers]:
     engine.ask("warm-up: OmniHuman-1")  # loads Kiwi and the e5 engine once, outside the timed tests
     yield engine
     library.close()
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
 
 
 def start_bot(srv: FakeBotAPI, engine: Papers, tmp_path: Path, scenario: Any, **settings: Any) -> Any:

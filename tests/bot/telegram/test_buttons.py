@@ -6,34 +6,19 @@ restart still works; stale buttons get a short note."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.telegram.app import build_application
 from rag.components import Components
 from rag.service import Papers
 from rag.storage.subscriptions import SubscriptionStore
 from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
-from tests.bot.telegram.sample_world import DAA, FASTKV, MMIQ, OMNI, PUSH_DAY, Clock, sample_papers, url
+from tests.bot.telegram.sample_world import DAA, FASTKV, MMIQ, OMNI, PUSH_DAY, Clock, url
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api
 
 KO_CHAT, EN_CHAT = 71, 72
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Papers, Components]]:
-    yield from sample_papers(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
 
 
 def start(srv: FakeBotAPI, papers: Papers, folder: Path, scenario: Any, *, store: SubscriptionStore | None = None,

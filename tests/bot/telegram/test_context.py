@@ -4,7 +4,6 @@ a /top list and an answer answered about exactly the papers they name, end to en
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from rag.memory import ConversationMemory
 from rag.service import Papers
 from rag.storage.subscriptions import SubscriptionStore
 from tests.bot.telegram.harness import bot_settings, links, serve
-from tests.bot.telegram.sample_world import DAA, FASTKV, MMIQ, OMNI, PRIME, PUSH_DAY, Clock, sample_papers, url
+from tests.bot.telegram.sample_world import DAA, FASTKV, MMIQ, OMNI, PRIME, PUSH_DAY, Clock, url
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api, running_openai
+from tests.fakes.fixtures import running_openai
 
 FIVE = [1, 2, 3, 4, 5]
 
@@ -77,17 +76,6 @@ def test_shown_numbers_and_places() -> None:
     assert resolve_references("the sixth", shown) == [5]  # the sixth listed
     assert resolve_references("compare 2 and 9", shown) == [1]  # nothing shows 9, and there is no 9th
     assert resolve_references("1번이랑 1번", shown) == [0]  # no repeats
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Papers, Components]]:
-    yield from sample_papers(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
 
 
 def ask(srv: FakeBotAPI, chat_id: int, text: str, replying_to: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -3,30 +3,15 @@ user's language; an empty query lists the newest digest's top papers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.telegram.app import ALLOWED_UPDATES, build_application
 from rag.components import Components
 from rag.service import Papers
 from tests.bot.telegram.harness import bot_settings, serve
-from tests.bot.telegram.sample_world import GAUSSIAN, NEWEST, OMNI, sample_papers, url
+from tests.bot.telegram.sample_world import GAUSSIAN, NEWEST, OMNI, url
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Papers, Components]]:
-    yield from sample_papers(tmp_path_factory.mktemp("library"))
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
 
 
 def card_links(srv: FakeBotAPI, result: dict[str, Any]) -> list[str]:

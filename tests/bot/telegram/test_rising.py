@@ -17,7 +17,6 @@ from rag.service import Papers
 from tests.bot.telegram.harness import bot_settings, links, serve
 from tests.bot.telegram.sample_world import DAA, FASTKV, OMNI, Clock, sample_papers, url
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api
 
 NOW = datetime(2025, 2, 12, 9, 0, tzinfo=UTC)
 
@@ -32,12 +31,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Papers, Co
         catalog.record_votes({DAA: 150}, NOW - timedelta(days=1))
         catalog.record_votes({FASTKV: 25}, NOW - timedelta(hours=1))
         yield papers, components
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
 
 
 def test_parse_days() -> None:

@@ -25,7 +25,7 @@ from rag.service import Papers
 from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
 from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api, running_openai
+from tests.fakes.fixtures import running_openai
 from tests.helpers import HashEmbedding
 
 QUESTION = "OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?"
@@ -43,12 +43,6 @@ def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]
     ingest_paths(Indexer.from_components(comps), [str(SAMPLES)])
     yield comps
     comps.close()
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
 
 
 def run_streaming(srv: FakeBotAPI, components: Components, tmp_path: Path, scenario: Any,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from rag.storage.subscriptions import SubscriptionStore
 from tests.bot.telegram.harness import bot_settings, serve
 from tests.conftest import SAMPLES
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api
 
 
 @pytest.mark.parametrize(("argument", "expected"), [
@@ -36,12 +34,6 @@ from tests.fakes.fixtures import running_bot_api
 ])
 def test_parse_subscribe(argument: str, expected: object) -> None:
     assert parse_subscribe(argument, max_topics=2) == expected
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
 
 
 @pytest.fixture

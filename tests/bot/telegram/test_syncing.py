@@ -21,16 +21,9 @@ from rag.sync import Syncer
 from tests.bot.telegram.harness import bot_settings, serve
 from tests.conftest import SAMPLES
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.fixtures import running_bot_api
 from tests.fakes.source_server import FakeDigestRepo, FakeHuggingFace
 
 ADMIN = 7001
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeBotAPI]:
-    with running_bot_api() as server:
-        yield server
 
 
 @pytest.fixture
