@@ -89,6 +89,19 @@ def test_a_second_catalog_on_the_same_file_sees_commits(catalog: Catalog) -> Non
     reader.close()
 
 
+def test_dates_follow_every_commit_of_this_or_another_catalog(catalog: Catalog) -> None:
+    reader = Catalog(catalog.path)
+    add(catalog, paper("2502.00001"))
+    assert reader.dates() == ["2025-02-05"]
+    add(catalog, paper("2502.00002", date="2025-02-06"))  # another "process" adds a day
+    assert reader.dates() == ["2025-02-06", "2025-02-05"] == catalog.dates()
+    catalog.commit([], [], [], day_contents={"2025-02-06": set()})  # the day re-fetched empty: gone
+    assert reader.dates() == ["2025-02-05"]
+    reader.dates().clear()  # a caller's copy, not the kept list
+    assert reader.dates() == ["2025-02-05"]
+    reader.close()
+
+
 def test_changed_content_replaces_the_papers_sections(catalog: Catalog) -> None:
     add(catalog, paper("2502.00001", technical_details="old details"))
     changed = paper("2502.00001", title="New title", whats_new="rewritten")  # technical details gone
