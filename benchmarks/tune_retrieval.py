@@ -160,7 +160,7 @@ def collect(data_dir: str, questions: str, expand: bool = False) -> dict[str, An
                    for h in library.lexical.search(question, DEPTH)]
         terms = list(dict.fromkeys(library.tokenizer.tokens(question)))
         record: dict[str, Any] = {**base, "dense": dense, "lexical": lexical, "terms": terms,
-                                  "df": _df(library, terms)}
+                                  "df": library.lexical.document_frequencies(terms)}
         if expand:
             from rag.expansion import expand_query
 
@@ -172,7 +172,7 @@ def collect(data_dir: str, questions: str, expand: bool = False) -> dict[str, An
                                        for h in library.lexical.search(x, DEPTH)]
                 xterms = list(dict.fromkeys(library.tokenizer.tokens(" ".join(extra_terms))))
                 record["xterms"] = [t for t in xterms if t not in terms]
-                record["df"].update(_df(library, record["xterms"]))
+                record["df"].update(library.lexical.document_frequencies(record["xterms"]))
         papers = list(dict.fromkeys([a for a, _, _ in dense][:400]))[:TERM_PAPERS] + \
             list(dict.fromkeys([a for a, _, _ in lexical]))[:TERM_PAPERS] + \
             list(dict.fromkeys([a for a, _, _ in record.get("lexical_x", [])]))[:TERM_PAPERS]
@@ -201,14 +201,6 @@ def collect(data_dir: str, questions: str, expand: bool = False) -> dict[str, An
     papers_.close()
     return {"data_dir": data_dir, "questions": questions, "papers": counts["papers"], "sections": counts["sections"],
             "nodes": len(library.lexical), "rows": rows}
-
-
-def _df(library: Components, terms: list[str]) -> dict[str, int]:
-    bm25 = library.lexical._bm25  # benchmark only: raw document frequencies
-    if bm25 is None:
-        return dict.fromkeys(terms, 0)
-    vocab, indptr = bm25.vocab_dict, bm25.scores["indptr"]
-    return {t: (0 if vocab.get(t) is None else int(indptr[vocab[t] + 1] - indptr[vocab[t]])) for t in terms}
 
 
 # --- 3. variants ---------------------------------------------------------------------------------------------
@@ -314,9 +306,10 @@ def signals_of(cache: dict[str, Any], row: dict[str, Any], ranked: list[Any], le
     """The "not covered" signals of one question, by the retriever's own function, from the cached evidence
     (``ranked``: its candidates, best fused first)."""
     from rag import retrieval as R
+    from rag.lexical import bm25_idf
 
     terms = row["terms"] + (row.get("xterms", []) if lexical_key == "lexical_x" else [])
-    term_idf = {t: R.idf(row["df"].get(t, 0), cache["nodes"]) for t in terms}
+    term_idf = {t: bm25_idf(row["df"].get(t, 0), cache["nodes"]) for t in terms}
     return R.coverage_signals(ranked, term_idf, {a: set(row["paper_terms"].get(a, ())) for a in
                                                  [c.arxiv_id for c in ranked[:3]]})
 

@@ -43,6 +43,11 @@ def release_freed_memory() -> None:
     trim(0)
 
 
+def bm25_idf(df: int, nodes: int) -> float:
+    """BM25's (Lucene) inverse document frequency of a term found in ``df`` of ``nodes`` section nodes."""
+    return float(np.log((nodes - df + 0.5) / (df + 0.5) + 1.0))
+
+
 @dataclass(frozen=True)
 class LexicalHit:
     node_id: str
@@ -158,19 +163,21 @@ class LexicalIndex:
             if child.is_dir() and child.name.startswith("rev-") and child.name != keep:
                 shutil.rmtree(child, ignore_errors=True)
 
+    def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
+        """In how many section nodes each token occurs (0 for a token the index does not know)."""
+        if self._bm25 is None:
+            return dict.fromkeys(tokens, 0)
+        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
+        return {token: 0 if vocab.get(token) is None else int(indptr[vocab[token] + 1] - indptr[vocab[token]])
+                for token in tokens}
+
     def idf(self, tokens: list[str]) -> dict[str, float]:
         """BM25's inverse document frequency of each token over the section nodes (unknown tokens: the
         highest, as if in no node). Scale-free uses divide sums of these, so they do not drift with size."""
         n = len(self._node_ids)
         if self._bm25 is None or n == 0:
             return dict.fromkeys(tokens, 0.0)
-        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
-        out = {}
-        for token in tokens:
-            index = vocab.get(token)
-            df = 0 if index is None else int(indptr[index + 1] - indptr[index])
-            out[token] = float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
-        return out
+        return {token: bm25_idf(df, n) for token, df in self.document_frequencies(tokens).items()}
 
     # --- searching -----------------------------------------------------------------------------------
     def search(self, query: str, k: int, arxiv_ids: list[str] | None = None) -> list[LexicalHit]:

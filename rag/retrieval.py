@@ -15,7 +15,6 @@ name or number) inflates the standard deviation it is divided by, so it flattens
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -280,11 +279,6 @@ def fuse(candidates: list[Candidate], *, fusion: str, dense_weight: float, rrf_k
     lexical = _normalized({c.arxiv_id: c.lexical for c in candidates if c.lexical is not None}, robust=robust)
     for c in candidates:
         c.score = dense_weight * dense.get(c.arxiv_id, 0.0) + (1.0 - dense_weight) * lexical.get(c.arxiv_id, 0.0)
-
-
-def idf(df: int, nodes: int) -> float:
-    """BM25's (Lucene) inverse document frequency of a term found in ``df`` of ``nodes`` section nodes."""
-    return math.log((nodes - df + 0.5) / (df + 0.5) + 1.0)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from config.settings import load_settings
+from rag.lexical import bm25_idf as idf
 from rag.retrieval import (
     Candidate,
     CoverageSignals,
@@ -20,7 +21,6 @@ from rag.retrieval import (
     candidates_from_hits,
     coverage_signals,
     fuse,
-    idf,
     is_covered,
     weight_sections,
 )
