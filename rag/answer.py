@@ -326,7 +326,7 @@ class AnswerEngine:
         even when its scores are low: short English questions against Korean summaries score low on
         both retrievers, and BM25 scores shrink in small collections."""
         catalog = self.catalog
-        limit = max(2, catalog.counts()["papers"] // 100)  # "distinctive": in at most 1% of the titles
+        limit = max(2, catalog.paper_count() // 100)  # "distinctive": in at most 1% of the titles
         words = {w for w in self.tokenizer.tokens(question) if len(w) >= 4}
         for source in top:
             title_words = set(self.tokenizer.tokens(source.paper.title))

@@ -131,7 +131,7 @@ class Papers:
         return rising(self._catalog, days, now, limit)
 
     def is_empty(self) -> bool:
-        return self._catalog.counts()["papers"] == 0
+        return self._catalog.paper_count() == 0
 
     def stats(self) -> dict[str, Any]:
         self.refresh()

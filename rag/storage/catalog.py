@@ -263,10 +263,13 @@ class Catalog:
         ):
             yield SectionRow(*row)
 
+    def paper_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM papers").fetchone()[0])
+
     def counts(self) -> dict[str, int]:
         one = self._conn.execute
         return {
-            "papers": int(one("SELECT COUNT(*) FROM papers").fetchone()[0]),
+            "papers": self.paper_count(),
             "dates": int(one("SELECT COUNT(DISTINCT date) FROM appearances").fetchone()[0]),
             "appearances": int(one("SELECT COUNT(*) FROM appearances").fetchone()[0]),
             "sections": int(one("SELECT COUNT(*) FROM sections").fetchone()[0]),
