@@ -37,7 +37,7 @@ from bot.telegram import views
 from bot.telegram.buttons import paper_keyboard
 from bot.telegram.context import ReplyContexts
 from bot.telegram.render import MAX_MESSAGE, Part, render_parts
-from bot.telegram.replies import NO_PREVIEW
+from bot.telegram.replies import NO_PREVIEW, retry_after_seconds
 from config.settings import PushSettings, Settings
 from rag.briefing import Briefing
 from rag.inbox import InboxReport, scan
@@ -304,7 +304,7 @@ class Pusher:
                 report.retries += 1
                 rate_tries += 1
                 if rate_tries <= RATE_LIMIT_WAITS:
-                    await self.sleep(_seconds(exc.retry_after))
+                    await self.sleep(retry_after_seconds(exc))
                     continue
                 self.store.mark_failed(chat_id, due.digest_date, f"rate limited: {exc}", final=False)
                 report.failed += 1
@@ -392,10 +392,6 @@ async def send_briefing(bot: Bot, chat_id: int, part: Part, *, reply_markup: Inl
         log.warning("chat %s: Telegram refused the push's HTML (%s); sending plain text", chat_id, exc)
         return await bot.send_message(chat_id, part.fallback or part.text, link_preview_options=NO_PREVIEW,
                                       reply_markup=reply_markup)
-
-
-def _seconds(value: Any) -> float:
-    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
 
 
 def push_once(settings: Settings, *, dry_run: bool = False) -> PushReport:

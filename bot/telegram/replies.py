@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from datetime import timedelta
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.telegram.render import MAX_MESSAGE, Part, Span, render_parts, split, to_plain
 
@@ -116,3 +119,12 @@ class BotRateLimiter(AIORateLimiter):
         if endpoint in self.UNLIMITED:
             return await callback(*args, **kwargs)
         return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """A 429's ``retry_after`` in seconds. PTB 22 returns an int and warns that it will become a timedelta
+    (https://docs.python-telegram-bot.org/en/stable/telegram.error.html#telegram.error.RetryAfter): both read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return float(value.total_seconds() if isinstance(value, timedelta) else value)

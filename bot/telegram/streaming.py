@@ -23,17 +23,14 @@ import asyncio
 import contextlib
 import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.telegram.render import MAX_MESSAGE, Part, Span, from_markdown, render_parts, to_plain, utf16_len
-from bot.telegram.replies import NO_PREVIEW, send_parts
+from bot.telegram.replies import NO_PREVIEW, retry_after_seconds, send_parts
 from rag.citations import validate
 
 log = logging.getLogger("papersbot.telegram")
@@ -151,8 +148,8 @@ class AnswerStream:
                 await self.bot.edit_message_text(text, self.chat_id, self.streamed.message_id,
                                                  link_preview_options=NO_PREVIEW)
         except RetryAfter as exc:
-            self.pacer.hold(self.chat_id, _seconds(exc))
-            log.info("chat %s: streaming paused for %.1f s (429)", self.chat_id, _seconds(exc))
+            self.pacer.hold(self.chat_id, retry_after_seconds(exc))
+            log.info("chat %s: streaming paused for %.1f s (429)", self.chat_id, retry_after_seconds(exc))
             return
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
@@ -216,8 +213,8 @@ class AnswerStream:
                                                               link_preview_options=NO_PREVIEW)
                 return edited if isinstance(edited, Message) else self.streamed
             except RetryAfter as exc:
-                self.pacer.hold(self.chat_id, _seconds(exc))
-                await asyncio.sleep(_seconds(exc))
+                self.pacer.hold(self.chat_id, retry_after_seconds(exc))
+                await asyncio.sleep(retry_after_seconds(exc))
             except BadRequest as exc:
                 reason = str(exc).lower()
                 if "not modified" in reason:
@@ -231,12 +228,3 @@ class AnswerStream:
                 return None
         log.warning("chat %s: the final edit kept being rate-limited; sending the answer anew", self.chat_id)
         return None
-
-
-def _seconds(exc: RetryAfter) -> float:
-    """``retry_after`` in seconds. PTB 22 returns an int and warns that it will become a timedelta
-    (https://docs.python-telegram-bot.org/en/stable/telegram.error.html#telegram.error.RetryAfter): both read."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    return float(value.total_seconds() if isinstance(value, timedelta) else value)
