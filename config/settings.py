@@ -188,6 +188,13 @@ class RetrievalSettings(Section):
 
     top_k: int = Field(default=5, ge=1, le=20, description="Papers handed to the answerer per question.")
     dense_k: int = Field(default=40, ge=1, description="Section nodes fetched from the vector index.")
+    hnsw_ef_search: int = Field(
+        default=400, ge=1,
+        description="Candidates Chroma's HNSW index explores per dense query (ef_search; Chroma's default 100). "
+        "Stored in the collection: a new one gets it when created, an existing one when its writer opens it "
+        "(the bot at start, papersbot ingest/sync/import); readers use what is stored. A Chroma server applies "
+        "a change to an existing collection after it restarts.",
+    )
     lexical_k: int = Field(default=40, ge=1, description="Section nodes fetched from the lexical index.")
     fusion: Literal["robust", "dbsf", "rrf"] = Field(
         default="robust",

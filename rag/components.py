@@ -156,6 +156,18 @@ class Components:
             self.owner.release()
 
 
+def apply_ef_search(vectors: VectorIndex, write_lock: WriteLock) -> None:
+    """Store the configured HNSW ef_search in an existing collection, before this process's first query
+    (its HNSW index loads then, with what is stored: see ``rag.vectors``); under the write lock, which only
+    the owner may take in embedded mode and which orders writers of a Chroma server."""
+    if vectors.hnsw_configuration().get("ef_search") == vectors.ef_search:
+        return
+    with write_lock():
+        was = vectors.hnsw_configuration().get("ef_search")
+        if vectors.apply_ef_search():
+            log.info("HNSW ef_search of %s: %s -> %s", vectors.collection_name, was, vectors.ef_search)
+
+
 def collection_name(settings: Settings, embedder: BaseEmbedding) -> str:
     return f"{settings.storage.chroma_collection_prefix}-{embedding_key(embedder)}"
 
@@ -187,10 +199,12 @@ def build_components(settings: Settings, *, owner: bool = False, reopen_readers:
             client = fresh_embedded_client(settings.storage.chroma_path)
         else:
             client = chroma_client(settings.storage.chroma_url, settings.storage.chroma_path)
-        vectors = VectorIndex(client, name)
+        vectors = VectorIndex(client, name, ef_search=settings.retrieval.hnsw_ef_search)
         tokenizer = tokenizer or KoreanTokenizer()
         lexical = LexicalIndex(settings.storage.lexical_path, tokenizer)
         write_lock = WriteLock(settings.storage.data_dir, held)
+        if owner:  # the writer brings an existing collection to the configured ef_search (readers never write)
+            apply_ef_search(vectors, write_lock)
         reopen = None
         if embedded and reopen_readers and not owner:
             path = settings.storage.chroma_path

@@ -4,6 +4,15 @@ Chroma runs embedded (``PersistentClient`` under the data dir) unless ``chroma_u
 We always hand Chroma our own vectors: its default embedding function would download a model (with no
 network it fails on the first ``add`` without embeddings; seen with chromadb 1.5), so nothing here ever
 passes raw documents for Chroma to embed.
+
+HNSW search breadth (``ef_search``, ``retrieval.hnsw_ef_search``) lives in the collection's configuration
+(chromadb 1.x ``configuration=``; https://docs.trychroma.com/docs/collections/configure). A new collection
+gets it at creation; an existing one only from its writer (:meth:`VectorIndex.apply_ef_search`, called where
+``rag.components`` opens the collection for writing). Measured with chromadb 1.5.9: a process loads a
+collection's HNSW index once, at its first query, with the ``ef_search`` stored then, and keeps it: a change
+written before that first query applies in the writing process itself, one written later only in processes
+(or embedded clients) opened afterwards. A Chroma server keeps the index it loaded, old ``ef_search``
+included, until it restarts.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+from chromadb.api.collection_configuration import CreateHNSWConfiguration
 from chromadb.config import Settings as ChromaSettings
 from llama_index.core.schema import BaseNode, TextNode
 from llama_index.core.vector_stores.types import (
@@ -52,21 +62,48 @@ def chroma_client(url: str | None, path: Path) -> Any:
 
 
 class VectorIndex:
-    """Section nodes in a Chroma collection, read and written through LlamaIndex's ChromaVectorStore."""
+    """Section nodes in a Chroma collection, read and written through LlamaIndex's ChromaVectorStore.
 
-    def __init__(self, client: Any, collection_name: str) -> None:
+    ``ef_search``: the HNSW search breadth a collection created here gets (None: Chroma's default, 100);
+    an existing collection keeps its own until :meth:`apply_ef_search`."""
+
+    def __init__(self, client: Any, collection_name: str, *, ef_search: int | None = None) -> None:
         self.collection_name = collection_name
+        self.ef_search = ef_search
         self.reconnect(client)
 
     def reconnect(self, client: Any) -> None:
         """Read and write through ``client`` from now on: an embedded reader opens a new client after
         another process wrote (see ``rag.components``). Not safe while other threads use the index."""
         self._client = client
+        # The space must be in the configuration: given a configuration, Chroma ignores the legacy
+        # ``hnsw:space`` metadata and a collection without "space" is created l2 (checked with 1.5.9).
+        hnsw = CreateHNSWConfiguration(space="cosine")
+        if self.ef_search is not None:
+            hnsw["ef_search"] = self.ef_search
         collection = client.get_or_create_collection(
-            self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            self.collection_name, configuration={"hnsw": hnsw}, embedding_function=None
         )
         self.store = ChromaVectorStore(chroma_collection=collection)
         self._collection = collection
+
+    def hnsw_configuration(self) -> dict[str, Any]:
+        """The collection's HNSW configuration as Chroma stores it (space, ef_search, ...), as of opening it
+        or of this process's last change."""
+        # configuration_json, not configuration: the parsed form warns "legacy embedding function config" on
+        # every read for a collection without a Chroma embedding function, which ours never has.
+        configuration = self._collection.configuration_json or {}
+        return dict(configuration.get("hnsw") or {})
+
+    def apply_ef_search(self) -> bool:
+        """Store this index's ``ef_search`` in the collection's configuration if it differs; True if it did.
+
+        Writers only (the embedded data dir's owner; with a server, under the write lock), and before this
+        process's first query to apply in it too (see the module docstring)."""
+        if self.ef_search is None or self.hnsw_configuration().get("ef_search") == self.ef_search:
+            return False
+        self._collection.modify(configuration={"hnsw": {"ef_search": self.ef_search}})
+        return True
 
     def count(self) -> int:
         return int(self._collection.count())
@@ -115,7 +152,7 @@ class VectorIndex:
 
     def sibling(self, collection_name: str) -> VectorIndex:
         """Another collection on the same Chroma client (a restore's staging collection)."""
-        return VectorIndex(self._client, collection_name)
+        return VectorIndex(self._client, collection_name, ef_search=self.ef_search)
 
     def drop(self) -> None:
         """Delete the whole collection (an abandoned restore's staging collection)."""

@@ -120,3 +120,42 @@ def test_rename_swaps_a_staging_collection_in_and_drop_discards_one(index: Vecto
     abandoned.drop()
     client = chroma_client(None, tmp_path / "chroma")
     assert {collection.name for collection in client.list_collections()} == {"papers-test"}
+
+
+def _ef_search_read_back(path: Path, name: str) -> int:
+    """ef_search as Chroma stores it, read through another client (the collection's public configuration)."""
+    collection = chroma_client(None, path).get_collection(name, embedding_function=None)
+    return int(collection.configuration_json["hnsw"]["ef_search"])
+
+
+def test_a_new_collection_is_created_cosine_with_the_given_ef_search(tmp_path: Path) -> None:
+    index = VectorIndex(chroma_client(None, tmp_path / "chroma"), "papers-test", ef_search=321)
+    assert index.hnsw_configuration()["space"] == "cosine" and index.hnsw_configuration()["ef_search"] == 321
+    assert _ef_search_read_back(tmp_path / "chroma", "papers-test") == 321
+    staging = index.sibling("papers-test-staging")  # a restore's staging collection: swapped in as it is
+    assert _ef_search_read_back(tmp_path / "chroma", "papers-test-staging") == 321
+    assert staging.hnsw_configuration()["space"] == "cosine"
+
+    plain = VectorIndex(chroma_client(None, tmp_path / "chroma"), "papers-plain")
+    assert plain.hnsw_configuration()["space"] == "cosine"
+    assert plain.hnsw_configuration()["ef_search"] == 100  # Chroma's default
+    plain.upsert([_node("2501.00001#summary", _unit(1, 0, 0)), _node("2501.00002#summary", _unit(1, 1, 0))])
+    assert [round(hit.score, 4) for hit in plain.query(_unit(1, 0, 0), 2)] == [1.0, round(1 / math.sqrt(2), 4)]
+
+
+def test_apply_ef_search_updates_an_existing_collection_that_opening_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "chroma"
+    # As papersbot created collections before the setting: cosine through the legacy metadata key.
+    chroma_client(None, path).get_or_create_collection("papers-test", metadata={"hnsw:space": "cosine"},
+                                                       embedding_function=None)
+    index = VectorIndex(chroma_client(None, path), "papers-test", ef_search=300)
+    assert index.hnsw_configuration()["ef_search"] == 100  # opening never writes
+    index.upsert([_node("2501.00001#summary", _unit(1, 0, 0)), _node("2501.00002#summary", _unit(0, 1, 0))])
+    assert index.apply_ef_search() is True
+    assert index.hnsw_configuration()["ef_search"] == 300 and _ef_search_read_back(path, "papers-test") == 300
+    assert index.apply_ef_search() is False  # already stored
+    assert index.hnsw_configuration()["space"] == "cosine"
+    assert [(hit.node_id, round(hit.score, 4)) for hit in index.query(_unit(1, 0, 0), 1)] == [
+        ("2501.00001#summary", 1.0)]
+    assert VectorIndex(chroma_client(None, path), "papers-test").apply_ef_search() is False  # None: keep what is stored
+    assert _ef_search_read_back(path, "papers-test") == 300
