@@ -258,7 +258,7 @@ class AnswerEngine:
             if not allowed:
                 return Found(plan, [], False, question, note)
 
-        query, boost = self._with_context(question, conversation_id)
+        query, boost = self._with_context(question, conversation_id, plan.search_text)
         retrieval = self.retriever.search(query, k, allowed, boost)
         papers_by_id = catalog.get_many(c.arxiv_id for c in retrieval.candidates)
         sources = [Source(papers_by_id[c.arxiv_id], c) for c in retrieval.candidates if c.arxiv_id in papers_by_id]
@@ -335,13 +335,15 @@ class AnswerEngine:
                     return True
         return False
 
-    def _with_context(self, question: str, conversation_id: str | None) -> tuple[str, list[str]]:
+    def _with_context(self, question: str, conversation_id: str | None,
+                      text: str | None = None) -> tuple[str, list[str]]:
         """A follow-up ("그 논문의 성능은?") is searched together with the previous question, and the
-        papers cited last time are favoured."""
+        papers cited last time are favoured. ``text``: what to search for ``question`` (its topic alone)."""
+        text = text or question
         last = self.memory.last(conversation_id)
         if last is None or not _is_follow_up(question):
-            return question, []
-        return f"{last.question} {question}", list(last.cited)
+            return text, []
+        return f"{last.question} {text}", list(last.cited)
 
     # --- answering -------------------------------------------------------------------------------------
     @dispatcher.span
@@ -498,6 +500,8 @@ class AnswerEngine:
             return say.no_digest_for(found.missing_date or say.that_date, found.newest)
         if found.plan.mode == "lookup":
             return say.papers_not_in_digests(found.missing_ids)
+        if found.plan.dates is not None:  # only the asked dates were searched: other days may cover it
+            return say.not_covered_in(_when(found.plan, lang))
         return say.not_covered
 
     @staticmethod

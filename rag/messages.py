@@ -26,6 +26,7 @@ class Messages:
     no_digest_for: Callable[[str, str], str]  # (asked date, newest digest date)
     papers_not_in_digests: Callable[[list[str]], str]  # asked-for arXiv ids
     not_covered: str
+    not_covered_in: Callable[[str], str]  # (the asked digests, digests_of): a topic searched only within them
     # The one-line note under an extractive answer: no LLM configured, or why it did not answer.
     extractive_without_llm: str
     extractive_because: Callable[[str], str]  # (one of the llm_* reasons below)
@@ -79,6 +80,7 @@ KO = Messages(
     no_digest_for=lambda when, newest: f"{when} 다이제스트는 없습니다. 가장 최근 다이제스트는 {newest}입니다.",
     papers_not_in_digests=lambda ids: f"{', '.join(ids)} 논문은 다이제스트에 없습니다.",
     not_covered="저장된 다이제스트에는 이 질문에 답하는 논문이 없습니다.",
+    not_covered_in=lambda when: f"{when}에는 이 질문에 답하는 논문이 없습니다.",
     extractive_without_llm="ⓘ LLM 없이 요약문에서 발췌한 답변입니다.",
     extractive_because=lambda reason: f"ⓘ {reason} 요약문에서 발췌한 답변입니다.",
     llm_timed_out="LLM 응답이 늦어",
@@ -124,6 +126,7 @@ EN = Messages(
     papers_not_in_digests=lambda ids: (f"{_plural(len(ids), 'Paper')} {', '.join(ids)} "
                                        f"{'is' if len(ids) == 1 else 'are'} not in the digests."),
     not_covered="None of the stored digests cover this question.",
+    not_covered_in=lambda when: f"None of the papers in {when} cover this question.",
     extractive_without_llm="ⓘ Extractive answer from the digest summaries.",
     extractive_because=lambda reason: f"ⓘ Extractive answer from the digest summaries ({reason}).",
     llm_timed_out="the LLM timed out",

@@ -80,14 +80,26 @@ class QueryPlan:
             self.votes_max is None or votes <= self.votes_max)
 
     @property
+    def search_text(self) -> str:
+        """What hybrid retrieval searches: a date-restricted question's topic alone ("KV cache compression"
+        of "best papers on KV cache compression this week"), since the period and vote words match nothing
+        in a summary and drag a clear match under the "not covered" bar; else the question as asked (a vote
+        word without dates is more often part of the topic: "추천 시스템", "top-1 accuracy")."""
+        return self.topical if self.topical and self.dates is not None else self.text
+
+    @property
     def mode(self) -> str:
+        """"lookup" (arXiv ids), "top" (a vote ranking, vote condition or date listing: no topic left), or
+        "search": a topic, restricted to the asked dates and to the papers meeting the vote condition when
+        the question names them. A vote word does not make a topic question a listing: "best papers on KV
+        cache compression this week" searches this week's papers for the topic (ranked by relevance), and
+        "What's the best way to invest in bitcoin this week?" is not covered instead of this week's top
+        papers."""
         if self.arxiv_ids:
             return "lookup"
-        if self.votes_condition and self.topical:
-            return "search"  # a topic among the papers meeting the vote condition
-        if self.dates is not None and (self.by_votes or not self.topical):
-            return "top"
-        if self.by_votes and not self.topical:
+        if self.topical:
+            return "search"
+        if self.dates is not None or self.by_votes:
             return "top"
         return "search"
 
@@ -109,13 +121,15 @@ _VOTES = re.compile(
 )
 _ASCENDING = re.compile(r"least|fewest|lowest|가장\s*적|제일\s*적|최소|꼴찌|최저", re.I)
 _TOP_N = re.compile(r"(?:top|상위)\s*(\d{1,2})|(\d{1,2})\s*(?:개|편|papers?|건)", re.I)
-# Words that only express the date/vote intent; if nothing else remains, the question is a pure listing.
+# Words that only express the date/vote intent; if nothing else remains, the question is a pure listing
+# (see _topic). Korean words of two syllables or more go wherever they stand; a single syllable only as a
+# word of its own or a word's ending (_KO_ENDING, _KO_FILLER), so that "에이전트" or "이미지" keep their
+# "에", "이".
 _INTENT_KO = (
-    r"다이제스트|데일리|페이퍼|논문들?|상위|추천|투표|득표|인기|가장|많은|많이|받은|받았|알려\s*줘|알려주세요|보여\s*줘|"
-    r"뭐야|무엇|뭐|인가요|이었나요|였나요|어떤|어느|있나요|있어|전체|모든|역대|통틀어|제일|적은|최소|최저|꼴찌|베스트|"
-    r"사이|까지|부터|동안|목록|리스트|몇|있나요|있어|있니|있는|있었|무슨|알려|보여|찾아|줘|주세요|해줘|받|넘|나온|올라온|"
-    r"발표된|공개된|소개된|실린|표를?|건|것|들은|들|는|은|의|에|중|개|편|좀|순|위|이|가|을|를|도|요|"
-    r"년|월|일|주|달"
+    r"다이제스트|데일리|페이퍼|논문들?|상위|추천|투표|득표|최다|인기|가장|많은|많이|받은|받았|알려\s*줘|알려주세요|보여\s*줘|"
+    r"뭐야|무엇|뭐|인가요|이었나요|였나요|어떤|어느|있나요|있어|전체|모든|역대|통틀어|제일|적은|적었|최소|최저|꼴찌|"
+    r"베스트|사이|까지|부터|동안|들어서|목록|리스트|몇|있니|있는|있었|무슨|알려|보여|찾아|줘|주세요|해줘|줄래|받|넘|"
+    r"잘\s*나간|나온|올라온|발표된|공개된|소개된|실린|얻은|얻었|순위|요약|정리|궁금|최고|핫한|화제|주목|요즘|요새|최근"
 )
 _INTENT_EN = (
     r"digests?|daily|papers?|count|number|top|most|voted?|votes|upvoted?|upvotes?|popular|best|show|list|"
@@ -123,10 +137,32 @@ _INTENT_EN = (
     r"least|fewest|got|get|has|had|have|received|with|that|there|any|week|weeks|month|year|last|this|past|"
     r"today|yesterday|latest|newest|between|during|since|ones?|did|does|do|how|many|much|anything|any|some|"
     r"those|these|it|its|a|an|please|can|could|you|tell|find|name|named|display|every|each|at|gets?|"
-    r"receiv(?:e|ed|ing)|earned|people|users|" + "|".join(_MONTHS)
+    r"receiv(?:e|ed|ing)|earned|people|users|whole|entire|archive|overall|ever|time|liked|likes?|trending|"
+    r"hot|hottest|ranked|ranking|rank|i|we|my|about|read|reading|worth|recommend(?:ed|ations?)?|interesting|"
+    r"notable|important|good|great|new|recent|should|must|check|out|see|look|want|need|know|" + "|".join(_MONTHS)
 )
+# Letters, not \b: in "digest의" a Hangul particle is a word character.
 _INTENT_WORDS = re.compile(
-    r"\b(?:" + _INTENT_EN + r")\b|" + _INTENT_KO + r"|\d+|[?.!,:~\-–—'’]|최신|오늘|어제", re.I)
+    r"(?<![a-z])(?:" + _INTENT_EN + r")(?![a-z])|" + _INTENT_KO
+    + r"|(?<![a-z])\d+(?![a-z])|[?.!,:~\-–—'’()]|최신|오늘|어제", re.I)
+# A Korean word's particle or ending ("에이전트를", "수가", "digest에서"), and the one-syllable words that say
+# nothing about a topic on their own ("투표 수", "1위", "5편", "중").
+_KO_ENDING = re.compile(r"(?:에서|에는|에도|으로|이었던|였던|었던|았던|였어|였나|였지|이었|인가|인지|일까|나요|"
+                        r"가요|까요|어요|에요|예요|는지|이야|들은|들이|들을|들|은|는|이|가|을|를|의|에|도|요|로|와|과|"
+                        r"만|어|야|지|니|냐|래|까|죠|던)$")
+_KO_FILLER = frozenset("수것거건중좀순위개편년월일주달표들뭐뭔뭘게서였잘된")
+
+
+def _topic(text: str) -> str:
+    """What is left of a metadata question once its date, vote and filler words are gone: its topic, or ""
+    ("이번 주 인기 논문", "most voted on 2025-04-01"). One-letter words and one-syllable Korean fillers are
+    no topic; a two-syllable word whose second syllable looks like a particle stays one ("평가", "속도")."""
+    words = []
+    for word in _INTENT_WORDS.sub(" ", text).split():
+        stem = _KO_ENDING.sub("", word)
+        if len(stem) >= 2 or (len(word) >= 2 and stem and stem not in _KO_FILLER):
+            words.append(word)
+    return " ".join(words)
 
 
 def plan_query(question: str, known_dates: list[str], today: date) -> QueryPlan:
@@ -159,10 +195,7 @@ def plan_query(question: str, known_dates: list[str], today: date) -> QueryPlan:
         if top_n:
             plan.limit = int(top_n.group(1) or top_n.group(2))
     metadata = plan.by_votes or plan.dates is not None
-    plan.topical = " ".join(_INTENT_WORDS.sub(" ", rest).split()) if metadata else rest
-    # A handful of leftover particles is not a topic.
-    if metadata and len(re.sub(r"\W", "", plan.topical)) < 3:
-        plan.topical = ""
+    plan.topical = _topic(rest) if metadata else rest
     return plan
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from pydantic import SecretStr
@@ -27,8 +28,9 @@ def fake_llm() -> Iterator[FakeOpenAI]:
 
 
 def engine_for(library: Components, server: FakeOpenAI | None, *, timeout: float = 5.0, retries: int = 1,
-               base_url: str | None = None) -> AnswerEngine:
-    """An engine over ``library``; with an LLM at ``server`` (or ``base_url``) when given."""
+               base_url: str | None = None, today: date | None = None) -> AnswerEngine:
+    """An engine over ``library``; with an LLM at ``server`` (or ``base_url``) when given; ``today`` for
+    relative dates ("this week"), the real date by default."""
     llm = None
     url = base_url or (server.base_url if server else None)
     if url:
@@ -38,7 +40,8 @@ def engine_for(library: Components, server: FakeOpenAI | None, *, timeout: float
         })})
         llm = ChatLLM.from_settings(settings.llm)
         llm.backoff_s = 0.05
-    return AnswerEngine.from_components(library, llm=llm, memory=ConversationMemory(turns=4, conversations=10))
+    return AnswerEngine.from_components(library, llm=llm, memory=ConversationMemory(turns=4, conversations=10),
+                                        clock=None if today is None else lambda: today)
 
 
 def test_no_llm_gives_an_extractive_cited_answer_with_a_note(sample_library: Components) -> None:
@@ -136,11 +139,78 @@ def test_follow_up_uses_the_previous_turn(sample_library: Components, fake_llm: 
     assert engine.memory.turns("chat-1") == []
 
 
-def test_uncovered_question_says_so_and_cites_nothing(sample_library: Components, fake_llm: FakeOpenAI) -> None:
-    answer = engine_for(sample_library, fake_llm).ask("What's the best way to invest in bitcoin this year?")
-    assert answer.covered is False and answer.citations == []
-    assert "None of the stored digests" in answer.text
+# The samples' digests are 2024-11-19, 2024-11-22 and 2025-02-05; 2025-02-06 is a Thursday.
+FEB_6 = date(2025, 2, 6)
+
+
+@pytest.mark.parametrize(
+    ("question", "today", "says"),
+    [
+        ("What's the best way to invest in bitcoin?", None, "None of the stored digests cover this question."),
+        # A vote word and a period do not make it a listing of that period's top papers: its topic is
+        # searched within the period, and nothing there covers it.
+        ("What's the best way to invest in bitcoin this week?", FEB_6,
+         "None of the papers in the 2025-02-03 – 2025-02-06 digests cover this question."),
+        ("이번 주 비트코인 투자로 가장 인기 있는 방법은?", FEB_6,
+         "2025-02-03 – 2025-02-06 다이제스트에는 이 질문에 답하는 논문이 없습니다."),
+    ],
+)
+def test_uncovered_question_says_so_and_cites_nothing(sample_library: Components, fake_llm: FakeOpenAI, question: str,
+                                                      today: date | None, says: str) -> None:
+    answer = engine_for(sample_library, fake_llm, today=today).ask(question)
+    assert answer.mode == "search" and answer.covered is False and answer.citations == []
+    assert answer.text == says
     assert fake_llm.chat_requests() == []  # no LLM call for what the digests don't cover
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # The most voted papers of these dates are others (OmniHuman-1, 134 votes; MPO, 42): the topic decides.
+        ("best papers on KV cache compression this week", ["2502.01068"]),
+        ("이번 주 가장 인기 있는 KV 캐시 압축 논문", ["2502.01068"]),
+        ("most voted Gaussian splatting papers in November 2024", ["2411.11024", "2411.14384"]),
+        ("2024년 11월 가장 인기 있는 가우시안 스플래팅 논문은?", ["2411.11024", "2411.14384"]),
+        ("Feb 1-5 most voted paper about reinforcement learning rewards", ["2502.01456"]),
+        ("2월 1일부터 5일까지 추천 많은 강화학습 보상 논문", ["2502.01456"]),
+    ],
+)
+def test_a_topic_with_a_vote_word_and_dates_is_searched_within_the_dates(sample_library: Components,
+                                                                        question: str, expected: list[str]) -> None:
+    answer = engine_for(sample_library, None, today=FEB_6).ask(question)
+    assert answer.mode == "search" and answer.covered
+    assert [c.arxiv_id for c in answer.citations] == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "says"),
+    [
+        ("most voted KV cache compression paper on Nov 22, 2024",
+         "None of the papers in the 2024-11-22 digest cover this question."),
+        ("2024년 11월 22일 가장 인기 있는 KV 캐시 압축 논문",
+         "2024-11-22 다이제스트에는 이 질문에 답하는 논문이 없습니다."),
+    ],
+)
+def test_a_topic_covered_only_on_other_dates_is_not_covered_within_the_asked_ones(sample_library: Components,
+                                                                                  question: str, says: str) -> None:
+    # FastKV (2025-02-05) is about KV cache compression; the 2024-11-22 digest has nothing on it.
+    answer = engine_for(sample_library, None, today=FEB_6).ask(question)
+    assert answer.mode == "search" and not answer.covered and answer.citations == [] and answer.text == says
+
+
+@pytest.mark.parametrize(
+    ("question", "head"),
+    [
+        ("이번 주 인기 논문", "2025-02-03 – 2025-02-06 다이제스트에서 추천을 가장 많이 받은 논문입니다:"),
+        ("top papers this week", "Most-voted papers of the 2025-02-03 – 2025-02-06 digests:"),
+    ],
+)
+def test_questions_without_a_topic_stay_vote_listings(sample_library: Components, question: str, head: str) -> None:
+    answer = engine_for(sample_library, None, today=FEB_6).ask(question)
+    assert answer.mode == "top" and answer.text.startswith(head + "\n1. ")
+    ranked = [c.votes or 0 for c in answer.citations]
+    assert ranked and ranked == sorted(ranked, reverse=True)
+    assert all(c.date == "2025-02-05" for c in answer.citations)
 
 
 def test_date_vote_and_lookup_questions_use_metadata(sample_library: Components) -> None:

@@ -18,6 +18,7 @@ HANGUL = re.compile(r"[\uac00-\ud7a3]")
 SAMPLE_ARGS: dict[str, tuple[Any, ...]] = {
     "votes": (5,), "votes_unknown": (), "no_digests_yet": (), "that_date": (),
     "no_digest_for": ("2025-01-01", "2025-02-05"), "papers_not_in_digests": (["2502.00001"],), "not_covered": (),
+    "not_covered_in": ("W",),
     "extractive_without_llm": (), "extractive_because": ("x",), "llm_timed_out": (), "llm_busy": (),
     "llm_unavailable": (), "quotes_head": (False, True), "all_digests": (), "digests_of": ("2025-02-05", False),
     "votes_exactly": (3,), "votes_between": (5, 10), "votes_more_than": (100,), "votes_at_least": (100,),

@@ -187,6 +187,55 @@ def test_a_relative_day_in_a_gap_uses_the_digest_before_it() -> None:
     assert plan.instead_of == "2025-03-31" and plan.dates == ["2025-03-28"] and not plan.archive_ends
 
 
+# --- a topic with dates and a vote word: searched within the dates -------------------------------------
+@pytest.mark.parametrize(
+    ("question", "dates", "topic"),
+    [
+        ("best papers on KV cache compression this week", ["2025-04-02", "2025-04-01"], "KV cache compression"),
+        ("이번 주 가장 인기 있는 KV 캐시 압축 논문", ["2025-04-02", "2025-04-01"], "KV 캐시 압축"),
+        ("이번 달 가장 인기 있는 에이전트 논문", ["2025-04-02", "2025-04-01"], "에이전트"),
+        ("What's the best way to invest in bitcoin this week?", ["2025-04-02", "2025-04-01"], "way invest bitcoin"),
+        ("most popular diffusion papers in January 2025", ["2025-01-28"], "diffusion"),
+        ("2025년 1월 인기 있는 강화학습 논문", ["2025-01-28"], "강화학습"),
+        ("Feb 1-5 top papers on video generation", ["2025-02-05", "2025-02-04", "2025-02-03"], "video generation"),
+        ("2월 5일 가장 인기 있는 비디오 논문", ["2025-02-05"], "비디오"),
+        ("most voted paper on Feb 5 about human animation", ["2025-02-05"], "human animation"),
+        # short topics: two letters, two syllables, a second syllable that looks like a particle
+        ("이번 주 인기 로봇 논문", ["2025-04-02", "2025-04-01"], "로봇"),
+        ("most voted RL papers this month", ["2025-04-02", "2025-04-01"], "RL"),
+        ("이번 주 인기 3D 논문", ["2025-04-02", "2025-04-01"], "3D"),
+        ("이번 달 인기 평가 논문", ["2025-04-02", "2025-04-01"], "평가"),
+    ],
+)
+def test_a_topic_with_a_vote_word_and_dates_is_a_search_within_the_dates(question: str, dates: list[str],
+                                                                        topic: str) -> None:
+    plan = plan_query(question, STORED, APRIL_3)
+    assert plan.mode == "search" and plan.by_votes and plan.dates == dates
+    assert plan.topical == topic and plan.search_text == topic  # what retrieval searches: the topic alone
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "이번 주 1위 논문은 뭐였어?", "이번 주에 가장 많이 추천받은 논문이 뭔가요?", "이번 주 추천 수 상위 논문",
+        "이번 달 인기 논문 좀 보여줄래?", "이번 주 제일 잘 나간 논문", "2월 첫째 주 가장 많은 표를 얻은 논문",
+        "2024-11-22 digest의 최다 득표 논문", "2024년 11월 22일에 투표 수 2위였던 논문은?",
+        "2025년 2월 5일에 추천 수가 가장 적었던 논문들", "2월 5일 digest에서 추천 제일 적은 논문",
+        "What's trending this week?", "the most liked papers this month", "hottest papers this week",
+        "Which papers should I read this week?", "Could you list the top 10 papers from last month?",
+        "Which papers in the whole archive have 200 or more votes?", "most voted papers overall",
+    ],
+)
+def test_listing_phrasings_have_no_topic(question: str) -> None:
+    plan = plan_query(question, STORED, APRIL_3)
+    assert plan.mode == "top" and plan.topical == "" and plan.search_text == question
+
+
+def test_a_question_without_dates_or_votes_is_searched_as_asked() -> None:
+    plan = plan_query("Which papers use Monte Carlo Tree Search?", STORED, APRIL_3)
+    assert plan.mode == "search" and plan.search_text == "Which papers use Monte Carlo Tree Search?"
+
+
 # --- the same questions answered from the catalog -------------------------------------------------------
 def _digest(day: str, papers: list[tuple[str, str, int | None]]) -> str:
     blocks = [f"## Daily Papers ({day})\n"]
