@@ -112,6 +112,8 @@ _RELATIVE = [
     (re.compile(r"이번\s*달|이달|금월|this\s+month(?:'s)?", re.I), "this_month"),
     (re.compile(r"지난\s*달|저번\s*달|전월|last\s+month(?:'s)?|previous\s+month", re.I), "last_month"),
     (re.compile(r"최근\s*한\s*달|past\s+month|past\s+30\s+days", re.I), "past_month"),
+    (re.compile(r"올해|금년|this\s+year(?:'s)?", re.I), "this_year"),
+    (re.compile(r"작년|지난\s*해|지난\s*년도|last\s+year(?:'s)?|previous\s+year", re.I), "last_year"),
     (re.compile(r"어제|yesterday(?:'s)?", re.I), "yesterday"),
     (re.compile(r"오늘|today(?:'s)?|latest|newest|최신|가장\s*최근", re.I), "latest"),
 ]
@@ -412,6 +414,10 @@ def _relative_span(kind: str, today: date) -> tuple[date, date]:
         return last.replace(day=1), last
     if kind == "past_month":
         return today - timedelta(days=30), today
+    if kind == "this_year":  # January 1st to today
+        return today.replace(month=1, day=1), today
+    if kind == "last_year":
+        return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
     raise ValueError(kind)
 
 

@@ -150,6 +150,13 @@ APRIL_3 = date(2025, 4, 3)  # a Thursday
         ("이번 달 논문", ["2025-04-02", "2025-04-01"], "2025-04-01..2025-04-03"),
         ("last month's most voted paper", ["2025-03-28"], "2025-03-01..2025-03-31"),
         ("지난달 가장 추천 많은 논문", ["2025-03-28"], "2025-03-01..2025-03-31"),
+        ("올해 가장 추천을 많이 받은 논문은?", ["2025-04-02", "2025-04-01", "2025-03-28", "2025-02-07", "2025-02-05",
+                                       "2025-02-04", "2025-02-03", "2025-01-28"], "2025-01-01..2025-04-03"),
+        ("most voted papers this year", ["2025-04-02", "2025-04-01", "2025-03-28", "2025-02-07", "2025-02-05",
+                                         "2025-02-04", "2025-02-03", "2025-01-28"], "2025-01-01..2025-04-03"),
+        ("작년 인기 논문", ["2024-11-22", "2024-11-19"], "2024-01-01..2024-12-31"),
+        ("지난해 가장 추천 많은 논문", ["2024-11-22", "2024-11-19"], "2024-01-01..2024-12-31"),
+        ("last year's most voted paper", ["2024-11-22", "2024-11-19"], "2024-01-01..2024-12-31"),
     ],
 )
 def test_ranges_weeks_months_years_and_relative_periods(question: str, dates: list[str], words: str) -> None:
@@ -182,6 +189,22 @@ def test_a_relative_period_after_the_archive_ends_uses_the_nearest_digest(questi
     assert plan.dates == ["2025-04-02"] and plan.mode == "top"
 
 
+@pytest.mark.parametrize(
+    ("question", "kind", "span", "today"),
+    [
+        ("올해 인기 논문", "this_year", "2026-01-01..2026-03-10", date(2026, 3, 10)),
+        ("this year's most voted papers", "this_year", "2026-01-01..2026-03-10", date(2026, 3, 10)),
+        ("작년 가장 추천 많은 논문", "last_year", "2026-01-01..2026-12-31", date(2027, 2, 1)),
+        ("last year's top papers", "last_year", "2026-01-01..2026-12-31", date(2027, 2, 1)),
+    ],
+)
+def test_a_year_after_the_archive_ends_uses_the_newest_digest(question: str, kind: str, span: str,
+                                                              today: date) -> None:
+    plan = plan_query(question, STORED, today)
+    assert plan.relative == kind and plan.instead_of == span and plan.archive_ends
+    assert plan.dates == ["2025-04-02"] and plan.mode == "top"
+
+
 def test_a_relative_day_in_a_gap_uses_the_digest_before_it() -> None:
     plan = plan_query("어제 인기 논문", STORED, date(2025, 4, 1))  # 2025-03-31 has no digest
     assert plan.instead_of == "2025-03-31" and plan.dates == ["2025-03-28"] and not plan.archive_ends
@@ -200,6 +223,9 @@ def test_a_relative_day_in_a_gap_uses_the_digest_before_it() -> None:
         ("Feb 1-5 top papers on video generation", ["2025-02-05", "2025-02-04", "2025-02-03"], "video generation"),
         ("2월 5일 가장 인기 있는 비디오 논문", ["2025-02-05"], "비디오"),
         ("most voted paper on Feb 5 about human animation", ["2025-02-05"], "human animation"),
+        ("올해 가장 추천 많은 이미지 생성 논문은?", ["2025-04-02", "2025-04-01", "2025-03-28", "2025-02-07",
+                                          "2025-02-05", "2025-02-04", "2025-02-03", "2025-01-28"], "이미지 생성"),
+        ("best speculative decoding papers last year", ["2024-11-22", "2024-11-19"], "speculative decoding"),
         # short topics: two letters, two syllables, a second syllable that looks like a particle
         ("이번 주 인기 로봇 논문", ["2025-04-02", "2025-04-01"], "로봇"),
         ("most voted RL papers this month", ["2025-04-02", "2025-04-01"], "RL"),
@@ -398,3 +424,42 @@ def test_a_relative_period_after_the_archive_ends_answers_from_the_nearest_diges
     assert answer.text.startswith(line)
     assert answer.citations and all(c.date == "2025-04-02" for c in answer.citations)
     assert "2025-04-02" in answer.text.split("\n\n")[1]  # the ranking names the digest it used
+
+
+@pytest.mark.parametrize(
+    ("question", "today", "line"),
+    [
+        ("this year's most voted papers", date(2026, 3, 10), "There is no digest for this year (2026-01-01 – "
+         "2026-03-10) yet: the stored digests end on 2025-04-02, so this answer uses that one, the nearest."),
+        ("올해 인기 논문", date(2026, 3, 10), "올해(2026-01-01 – 2026-03-10) 다이제스트는 아직 없습니다. 저장된 "
+         "다이제스트는 2025-04-02까지라서, 가장 가까운 그 다이제스트로 답합니다."),
+        ("last year's top papers", date(2027, 2, 1), "There is no digest for last year (2026-01-01 – 2026-12-31) "
+         "yet: the stored digests end on 2025-04-02, so this answer uses that one, the nearest."),
+        ("작년 가장 추천 많은 논문", date(2027, 2, 1), "작년(2026-01-01 – 2026-12-31) 다이제스트는 아직 없습니다. "
+         "저장된 다이제스트는 2025-04-02까지라서, 가장 가까운 그 다이제스트로 답합니다."),
+    ],
+)
+def test_a_year_after_the_archive_ends_answers_from_the_newest_digest_and_says_so(
+        tie_library: Components, question: str, today: date, line: str) -> None:
+    answer = _engine(tie_library, today).ask(question)
+    assert answer.mode == "top" and answer.text.startswith(line + "\n\n")
+    assert answer.citations and all(c.date == "2025-04-02" for c in answer.citations)
+    assert answer.citations[0].arxiv_id == "2503.10006"  # that digest's most voted paper
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("올해 가장 추천 많은 논문", ["2502.01061"]),  # OmniHuman-1, 134 votes on 2025-02-05
+        ("most voted paper this year", ["2502.01061"]),
+        ("작년 가장 추천 많은 논문", ["2411.10442"]),  # 42 votes on 2024-11-22
+        ("last year's most voted paper", ["2411.10442"]),
+        ("last year's least voted paper", ["2411.14347"]),  # DINO-X, 0 votes
+    ],
+)
+def test_this_year_and_last_year_rank_only_their_digests(engine: AnswerEngine, question: str,
+                                                         expected: list[str]) -> None:
+    answer = engine.ask(question)
+    assert answer.mode == "top" and _cited(answer) == expected
+    year = "2024" if "작년" in question or "last year" in question else "2025"
+    assert answer.text.split("\n")[0].count(year) == 2  # the head names the year's span, e.g. 2024-01-01 – 2024-12-31
