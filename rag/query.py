@@ -131,7 +131,8 @@ _INTENT_KO = (
     r"다이제스트|데일리|페이퍼|논문들?|상위|추천|투표|득표|최다|인기|가장|많은|많이|받은|받았|알려\s*줘|알려주세요|보여\s*줘|"
     r"뭐야|무엇|뭐|인가요|이었나요|였나요|어떤|어느|있나요|있어|전체|모든|역대|통틀어|제일|적은|적었|최소|최저|꼴찌|"
     r"베스트|사이|까지|부터|동안|들어서|목록|리스트|몇|있니|있는|있었|무슨|알려|보여|찾아|줘|주세요|해줘|줄래|받|넘|"
-    r"잘\s*나간|나온|올라온|발표된|공개된|소개된|실린|얻은|얻었|순위|요약|정리|궁금|최고|핫한|화제|주목|요즘|요새|최근"
+    r"잘\s*나간|나온|올라온|발표된|공개된|소개된|실린|얻은|얻었|순위|요약|정리|궁금|최고|핫한|화제|주목|요즘|요새|최근|"
+    r"전부|모두|개수|갯수|편수"
 )
 _INTENT_EN = (
     r"digests?|daily|papers?|count|number|top|most|voted?|votes|upvoted?|upvotes?|popular|best|show|list|"
@@ -141,7 +142,8 @@ _INTENT_EN = (
     r"those|these|it|its|a|an|please|can|could|you|tell|find|name|named|display|every|each|at|gets?|"
     r"receiv(?:e|ed|ing)|earned|people|users|whole|entire|archive|overall|ever|time|liked|likes?|trending|"
     r"hot|hottest|ranked|ranking|rank|i|we|my|about|read|reading|worth|recommend(?:ed|ations?)?|interesting|"
-    r"notable|important|good|great|new|recent|should|must|check|out|see|look|want|need|know|" + "|".join(_MONTHS)
+    r"notable|important|good|great|new|recent|should|must|check|out|see|look|want|need|know|came|come|"
+    r"published|released|posted|appeared|uploaded|everything|" + "|".join(_MONTHS)
 )
 # Letters, not \b: in "digest의" a Hangul particle is a word character.
 _INTENT_WORDS = re.compile(

@@ -250,6 +250,9 @@ def test_a_topic_with_a_vote_word_and_dates_is_a_search_within_the_dates(questio
         "What's trending this week?", "the most liked papers this month", "hottest papers this week",
         "Which papers should I read this week?", "Could you list the top 10 papers from last month?",
         "Which papers in the whole archive have 200 or more votes?", "most voted papers overall",
+        # date listings without a vote word
+        "2025년 2월 5일 논문 전부 보여줘", "2월 5일에 나온 논문 모두", "이번 달 논문 개수",
+        "What papers came out on Feb 5?", "papers published on 2025-02-05", "Show me everything from February 5th",
     ],
 )
 def test_listing_phrasings_have_no_topic(question: str) -> None:
