@@ -115,7 +115,10 @@ _RELATIVE = [
     (re.compile(r"올해|금년|this\s+year(?:'s)?", re.I), "this_year"),
     (re.compile(r"작년|지난\s*해|지난\s*년도|last\s+year(?:'s)?|previous\s+year", re.I), "last_year"),
     (re.compile(r"어제|yesterday(?:'s)?", re.I), "yesterday"),
-    (re.compile(r"오늘|today(?:'s)?|latest|newest|최신|가장\s*최근", re.I), "latest"),
+    (re.compile(r"오늘|today(?:'s)?", re.I), "latest"),
+    # "최신 논문" is the newest digest, but "최신 LLM의 양자화 연구" means state-of-the-art models: with a
+    # topic these words do not restrict the dates (see plan_query).
+    (re.compile(r"latest|newest|최신|가장\s*최근", re.I), "newest"),
 ]
 _VOTES = re.compile(
     r"추천|투표|득표|인기|좋아요|vote|upvote|popular|most\s+liked|top\b|top\s*\d+|상위|best|베스트|가장\s*많|"
@@ -135,6 +138,7 @@ _INTENT_KO = (
     r"전부|모두|개수|갯수|편수"
 )
 _INTENT_EN = (
+    r"all[\s-]+time|whole|entire|archive|overall|ever|"
     r"digests?|daily|papers?|count|number|top|most|voted?|votes|upvoted?|upvotes?|popular|best|show|list|"
     r"what|which|were|was|are|is|the|on|of|in|for|from|by|to|and|me|give|across|all|single|highest|lowest|"
     r"least|fewest|got|get|has|had|have|received|with|that|there|any|week|weeks|month|year|last|this|past|"
@@ -187,6 +191,11 @@ def plan_query(question: str, known_dates: list[str], today: date) -> QueryPlan:
     else:
         for pattern, kind in _RELATIVE:
             if pattern.search(rest):
+                if kind == "newest":
+                    without = pattern.sub(" ", rest)
+                    if _topic(_read_votes(QueryPlan(text=question), without)):
+                        break
+                    kind = "latest"
                 rest = pattern.sub(" ", rest)
                 _relative(plan, kind, known_dates, today)
                 break
@@ -235,6 +244,11 @@ class _DateReader:
              r"(?:차)?(?!요|제|식)", self._ko_week),
             (r"\b(?:the\s+)?(first|second|third|fourth|fifth|last|final|1st|2nd|3rd|4th|5th)\s+week\s+(?:of|in)\s+"
              + _MON + r"(?:,?\s+(\d{4}))?", self._en_week),
+            # month ranges: "2024년 7월부터 12월까지", "7~9월", "July to December 2024", "from Jan 2025 to March"
+            (r"(?:(\d{4})\s*년\s*)?(?<!\d)(\d{1,2})\s*월?" + _KO_RANGE_SEP
+             + r"(?:(\d{4})\s*년\s*)?(\d{1,2})\s*월(?!\s*\d)" + _KO_RANGE_END, self._ko_month_range),
+            (r"\b(?:between\s+)?" + _MON + r"(?:,?\s+" + _YEAR + r")?(?:" + _RANGE_SEP + r"|\s+and\s+)"
+             + _MON2 + r"(?:,?\s+(?P<year2>(?:19|20)\d\d))?\b(?!\.?\s*\d)", self._en_month_range),
             # single days
             (_ISO, self._iso_day),
             (_KO_DAY, self._ko_day),
@@ -362,6 +376,30 @@ class _DateReader:
         if m.group(1).lower() == "may" and not m.group(1)[0].isupper():
             return False  # "in may" is more likely the verb than the month
         return self._month_span(self._month_year(None, month), month)
+
+    def _month_range(self, year1: str | None, month1: int, year2: str | None, month2: int) -> bool:
+        """Whole months from ``month1`` to ``month2``; a missing year comes from the other end (July to
+        December 2024 is 2024-07..2024-12, November to February 2025 starts in 2024), else the newest stored."""
+        if not (1 <= month1 <= 12 and 1 <= month2 <= 12):
+            return False
+        if year2:
+            last_year = int(year2)
+            first_year = int(year1) if year1 else last_year - (1 if month1 > month2 else 0)
+        elif year1:
+            first_year = int(year1)
+            last_year = first_year + (1 if month2 < month1 else 0)
+        else:
+            last_year = self._month_year(None, month2)
+            first_year = last_year - (1 if month1 > month2 else 0)
+        last_day = calendar.monthrange(last_year, month2)[1]
+        return self._add_span(date(first_year, month1, 1), date(last_year, month2, last_day))
+
+    def _ko_month_range(self, m: re.Match[str]) -> bool:
+        return self._month_range(m.group(1), int(m.group(2)), m.group(3), int(m.group(4)))
+
+    def _en_month_range(self, m: re.Match[str]) -> bool:
+        return self._month_range(m.group(2), _MONTHS[m.group(1).lower()], m.group("year2"),
+                                 _MONTHS[m.group("month2").lower()])
 
     def _iso_month(self, m: re.Match[str]) -> bool:
         return self._month_span(int(m.group(1)), int(m.group(2)))

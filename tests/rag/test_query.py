@@ -466,3 +466,54 @@ def test_this_year_and_last_year_rank_only_their_digests(engine: AnswerEngine, q
     assert answer.mode == "top" and _cited(answer) == expected
     year = "2024" if "작년" in question or "last year" in question else "2025"
     assert answer.text.split("\n")[0].count(year) == 2  # the head names the year's span, e.g. 2024-01-01 – 2024-12-31
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("papers from July to December 2024 with at least 150 votes", "2024-07-01..2024-12-31"),
+        ("2024년 7월부터 12월까지 150표 이상 받은 논문", "2024-07-01..2024-12-31"),
+        ("2025년 1~3월 인기 논문", "2025-01-01..2025-03-31"),
+        ("most voted between January and March 2025", "2025-01-01..2025-03-31"),
+        ("top papers from Nov 2024 to Feb 2025", "2024-11-01..2025-02-28"),
+        ("top papers from November to February", "2024-11-01..2025-02-28"),  # the newest stored February
+        ("2024년 11월 ~ 2025년 1월 논문", "2024-11-01..2025-01-31"),
+    ],
+)
+def test_a_range_of_months_is_every_month_between(question: str, words: str) -> None:
+    plan = plan_query(question, STORED, APRIL_3)
+    first, last = words.split("..")
+    assert plan.date_words == words
+    assert plan.dates == [d for d in STORED if first <= d <= last]
+    assert plan.mode == "top" and plan.topical == ""
+
+
+@pytest.mark.parametrize("question", ["처음부터 다시 학습한 작은 언어 모델",
+                                      "구글 Gemma 기술 보고서들 (1세대부터 3까지)",
+                                      "a 1-to-3 ratio of real to synthetic data"])
+def test_numbers_with_range_words_are_not_months(question: str) -> None:
+    plan = plan_query(question, STORED, APRIL_3)
+    assert plan.dates is None and plan.mode == "search"
+
+
+@pytest.mark.parametrize("question", ["Which papers in the whole archive have 200 or more votes?",
+                                      "all-time top 5 papers", "역대 가장 추천 많은 논문 3개", "most voted paper ever"])
+def test_the_whole_archive_is_no_topic(question: str) -> None:
+    plan = plan_query(question, STORED, APRIL_3)
+    assert plan.mode == "top" and plan.topical == "" and plan.dates is None
+
+
+@pytest.mark.parametrize(
+    ("question", "dates"),
+    [
+        ("최신 논문 뭐 있어?", ["2025-04-02"]),
+        ("latest papers", ["2025-04-02"]),
+        ("newest digest top 3", ["2025-04-02"]),
+        ("양자화가 최신 LLM 성능에 어떤 영향을 주는지 실험한 연구", None),  # state-of-the-art models, not a date
+        ("latest work on LLM quantization", None),
+    ],
+)
+def test_latest_restricts_dates_only_without_a_topic(question: str, dates: list[str] | None) -> None:
+    plan = plan_query(question, STORED, APRIL_3)
+    assert plan.dates == dates
+    assert plan.mode == ("top" if dates else "search")
