@@ -138,7 +138,7 @@ _INTENT_KO = (
     r"전부|모두|개수|갯수|편수"
 )
 _INTENT_EN = (
-    r"all[\s-]+time|whole|entire|archive|overall|ever|"
+    r"all[\s-]+time|whole|entire|archive|overall|ever|what['’]s|new|recent|recently|"
     r"digests?|daily|papers?|count|number|top|most|voted?|votes|upvoted?|upvotes?|popular|best|show|list|"
     r"what|which|were|was|are|is|the|on|of|in|for|from|by|to|and|me|give|across|all|single|highest|lowest|"
     r"least|fewest|got|get|has|had|have|received|with|that|there|any|week|weeks|month|year|last|this|past|"

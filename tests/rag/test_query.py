@@ -509,6 +509,7 @@ def test_the_whole_archive_is_no_topic(question: str) -> None:
         ("최신 논문 뭐 있어?", ["2025-04-02"]),
         ("latest papers", ["2025-04-02"]),
         ("newest digest top 3", ["2025-04-02"]),
+        ("what's new today?", ["2025-04-02"]),
         ("양자화가 최신 LLM 성능에 어떤 영향을 주는지 실험한 연구", None),  # state-of-the-art models, not a date
         ("latest work on LLM quantization", None),
     ],
