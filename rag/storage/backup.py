@@ -10,6 +10,16 @@ SQLite's online backup API, so it is consistent while the bot runs. Import valid
 vectors into a staging collection that is swapped in only when complete, restores the SQLite files with
 the same backup API (each one atomic, and safe with WAL files beside the target), rebuilds the lexical
 index and checks every count against the manifest. Stop the bot before importing.
+
+A restore brings back the stored vectors, metadata and texts (vectors to within 1 float32 ulp: Chroma
+normalises cosine-space vectors on every write), not Chroma's HNSW graph: Chroma builds a new one, in an
+order of its own (its local writer inserts each batch in parallel over a hash map, ``apply_log_chunk`` in
+https://github.com/chroma-core/chroma/blob/main/rust/segment/src/local_hnsw.rs; with 1.5.9, 12 restores of
+one backup returned 12 different top-40 lists for a question with ties). So where several sections are
+equally close to a question at the dense_k cut-off, the restored library may return other ones of them than
+the original did (and, as with any rebuilt approximate index, a large collection's graph may find a near
+neighbour the other missed); the papers' fused scores depend on that list (``rag.retrieval.fuse``
+normalises by its median and MAD).
 """
 
 from __future__ import annotations
