@@ -27,6 +27,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -437,6 +438,31 @@ def _quantiles(values: list[float]) -> list[float]:
     return [v[0], v[len(v) // 10], statistics.median(v), v[-1]] if v else [0.0]
 
 
+def broad(data_dir: str, questions: str, retrieval: dict[str, Any] | None = None) -> str:
+    """Broad topics (tests/data/eval_broad.jsonl): how many are refused ("not covered"; should be none) and
+    P@5, the share of the top five whose title matches the line's ``title_pattern`` (a lower bound)."""
+
+    papers = open_papers(data_dir, retrieval)
+    rows = [json.loads(line) for line in Path(questions).read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines, refused, precision = [], 0, []
+    per_lang: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        found = papers.engine.find(row["question"], top_k=5)
+        pattern = re.compile(row["title_pattern"], re.I)
+        hits = sum(bool(pattern.search(s.paper.title)) for s in found.sources[:5])
+        precision.append(hits / 5)
+        per_lang[row["lang"]][0] += 1
+        if not found.covered:
+            refused += 1
+            per_lang[row["lang"]][1] += 1
+            lines.append(f"  [refused] {row['lang']} {row['question']!r} mode={found.plan.mode}")
+    papers.close()
+    langs = ", ".join(f"{lang} {r}/{n}" for lang, (n, r) in sorted(per_lang.items()))
+    head = (f"broad: {questions} on {data_dir}: refused {refused}/{len(rows)} ({langs}); "
+            f"P@5 by title {sum(precision) / len(precision):.3f}")
+    return "\n".join([head, *lines]) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -456,6 +482,10 @@ def main() -> int:
     v.add_argument("--detail-variant", action="append", help="variant name(s) to break down per kind and language")
     g = sub.add_parser("coverage")
     g.add_argument("caches", nargs="+")
+    b = sub.add_parser("broad")
+    b.add_argument("--data-dir", required=True)
+    b.add_argument("--questions", default="tests/data/eval_broad.jsonl")
+    b.add_argument("--retrieval", action="append", default=[], metavar="KEY=JSON")
     sp = sub.add_parser("sparse")
     sp.add_argument("--data-dir", required=True)
     sp.add_argument("--cache", required=True)
@@ -472,6 +502,9 @@ def main() -> int:
     elif args.command == "collect":
         args.out.write_text(json.dumps(collect(args.data_dir, args.questions, args.expand), ensure_ascii=False),
                             encoding="utf-8")
+    elif args.command == "broad":
+        overrides = {key: json.loads(value) for key, value in (o.split("=", 1) for o in args.retrieval)}
+        print(broad(args.data_dir, args.questions, overrides), end="")
     elif args.command == "coverage":
         coverage_grid(args.caches)
     elif args.command == "sparse":

@@ -21,6 +21,7 @@ from rag.retrieval import (
     candidates_from_hits,
     coverage_signals,
     fuse,
+    has_every_term,
     is_covered,
     weight_sections,
 )
@@ -102,6 +103,12 @@ def test_coverage_is_the_idf_share_of_the_question_a_top_paper_contains() -> Non
     assert signals.coverage == pytest.approx(2.5 / 10.5)
     assert coverage_signals(ranked, term_idf, {"p3": {"eeg"}}).coverage == 0.0  # p3 is not in the top 3
     assert coverage_signals(ranked, {}, {"p0": {"x"}}).coverage == 0.0
+
+
+def test_a_top_paper_with_every_word_of_the_question_covers_it() -> None:
+    assert has_every_term(["강화", "학습"], {"p0": {"강화"}, "p1": {"강화", "학습", "로봇"}})
+    assert not has_every_term(["지진", "예측", "딥", "러닝"], {"p0": {"예측", "딥", "러닝"}, "p1": {"지진"}})
+    assert not has_every_term([], {"p0": {"x"}}) and not has_every_term(["x"], {})
 
 
 def test_is_covered_trades_dense_standout_for_word_coverage() -> None:

@@ -122,6 +122,17 @@ def test_idf_is_highest_for_rare_and_unknown_terms(catalog: Catalog, tokenizer: 
     assert idf["압축"] == pytest.approx(float(np.log((3 - 1 + 0.5) / (1 + 0.5) + 1)))
 
 
+def test_terms_by_paper_reads_which_question_words_each_paper_has(catalog: Catalog, tokenizer: KoreanTokenizer,
+                                                                 tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical", tokenizer)
+    assert index.terms_by_paper(["캐시"], ["2502.00001"]) == {"2502.00001": set()}  # nothing loaded yet
+    index.sync(catalog)
+    terms = tokenizer.tokens("캐시 압축 모바일 없는단어")
+    found = index.terms_by_paper(terms, ["2502.00001", "2502.00003", "2502.00002", "2502.09999"])
+    assert found == {"2502.00001": {"캐시", "압축"}, "2502.00003": {"캐시", "모바일"}, "2502.00002": set(),
+                     "2502.09999": set()}
+
+
 def test_a_second_process_loads_the_published_revision_instead_of_rebuilding(
         catalog: Catalog, tokenizer: KoreanTokenizer, tmp_path: Path) -> None:
     path = tmp_path / "lexical"

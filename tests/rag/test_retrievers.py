@@ -113,7 +113,7 @@ def reference(c: Components, query: str, k: int, arxiv_ids: list[str] | None = N
     lexical = [NodeWithScore(node=TextNode(id_=h.node_id, metadata={"arxiv_id": h.arxiv_id,
                                                                     "section": h.node_id.split("#", 1)[1]}),
                              score=h.score) for h in c.lexical.search(query, c.settings.retrieval.lexical_k, arxiv_ids)]
-    return scorer._fuse_papers(dense, lexical, k, boost)
+    return scorer._fuse_papers(dense, lexical, k, boost, question=query)
 
 
 @pytest.mark.parametrize(("query", "arxiv_ids", "boost"), [
@@ -172,3 +172,15 @@ def test_search_embeds_once_and_dispatches_one_retrieval(hashed: Components, rec
     outer = [e for e in recorder.events if isinstance(e, RetrievalEndEvent)][-1]
     assert outer.str_or_query_bundle == QUESTION
     assert [n.node.node_id for n in outer.nodes] == [c.arxiv_id for c in hybrid(hashed).search(QUESTION, 5).candidates]
+
+
+def test_a_short_topic_a_shown_paper_has_every_word_of_is_covered(hashed: Components) -> None:
+    """"강화학습 논문" is too short for the similarity and BM25 thresholds; PRIME (RL with implicit rewards)
+    has both of its words, so the digests cover it. A question with a word no shown paper has is not
+    covered by this rule (it may still be by the others)."""
+    retriever = hybrid(hashed)
+    found = retriever.search("강화학습 논문", 5)
+    assert found.covered and "2502.01456" in [c.arxiv_id for c in found.candidates[:3]]
+    assert retriever._has_every_word("강화학습 논문", found.candidates[:3])
+    stocks = retriever.search("강화학습으로 주식 투자하는 논문", 5)
+    assert not retriever._has_every_word("강화학습으로 주식 투자하는 논문", stocks.candidates[:3])
