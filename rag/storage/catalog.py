@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -83,7 +85,25 @@ _V2 = """
         )
 """
 
-MIGRATIONS = (_V1, _V2)
+# Who wrote what, one row per (paper, author), so that "papers by Yann LeCun" is an index lookup rather than
+# a scan of every paper's JSON author list. ``key`` is author_key(name); the rows are written with their
+# paper (Catalog.commit) and filled once, in Python (NFKC), for papers stored before this table existed:
+# the 'authors_backfill' flag set here is cleared by Catalog._backfill_authors.
+_V3 = """
+        CREATE TABLE paper_authors (
+            arxiv_id TEXT NOT NULL REFERENCES papers(arxiv_id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,           -- order in the paper's author list
+            name TEXT NOT NULL,                  -- as stored in papers.authors
+            key TEXT NOT NULL,                   -- author_key(name)
+            PRIMARY KEY (arxiv_id, position)
+        );
+        CREATE INDEX paper_authors_by_key ON paper_authors(key, arxiv_id);
+        INSERT INTO meta(key, value) VALUES ('authors_backfill', 'pending')
+"""
+
+MIGRATIONS = (_V1, _V2, _V3)
+
+log = logging.getLogger(__name__)
 
 _PAPER_COLUMNS = ("arxiv_id", "title", "url", "authors", *(key for key, _ in SECTIONS), "content_hash")
 
@@ -102,6 +122,20 @@ class SectionRow:
     section: str
     text: str
     tokens: str
+
+
+def author_key(name: str) -> str:
+    """How author names are matched: NFKC-normalised, case-folded, single-spaced; accents stay as written
+    ("Kaiming He" = "kaiming  he", "Łukasz" ≠ "Lukasz")."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+@dataclass(frozen=True)
+class AuthorMatch:
+    """A catalog author found by :meth:`Catalog.authors_named`: the name as stored, and their papers."""
+
+    name: str
+    arxiv_ids: tuple[str, ...]
 
 
 def node_id(arxiv_id: str, section: str) -> str:
@@ -136,6 +170,8 @@ class Catalog:
         self.path = path
         self._conn = connect(path)
         migrate(self._conn, MIGRATIONS)
+        if self.get_meta("authors_backfill") is not None:
+            self._backfill_authors()
         self._dates: tuple[int, list[str]] | None = None  # (revision, dates): see dates()
 
     def close(self) -> None:
@@ -247,6 +283,28 @@ class Catalog:
         ).fetchone()
         return int(row[0])
 
+    def authors_named(self, names: Iterable[str]) -> dict[str, AuthorMatch]:
+        """The catalog authors among ``names`` (a question's candidate names, rag.query): given name → that
+        author as stored and their papers, for the names that are exactly a catalog author's full name
+        (case-insensitive, NFKC: author_key). ONE query on the ``paper_authors`` key index, whatever the
+        number of names."""
+        given = {name: author_key(name) for name in names}
+        keys = list(dict.fromkeys(given.values()))
+        if not keys:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT key, name, arxiv_id FROM paper_authors WHERE key IN ({','.join('?' * len(keys))})", keys)
+        spellings: dict[str, dict[str, int]] = {}
+        papers: dict[str, dict[str, None]] = {}
+        for key, name, arxiv_id in rows:
+            spelling = spellings.setdefault(key, {})
+            spelling[name] = spelling.get(name, 0) + 1
+            papers.setdefault(key, {})[arxiv_id] = None
+        # Several spellings of one key ("Kaiming He", "kaiming he"): the most frequent names the author.
+        found = {key: AuthorMatch(max(spellings[key], key=lambda n: (spellings[key][n], n)), tuple(papers[key]))
+                 for key in spellings}
+        return {name: found[key] for name, key in given.items() if key in found}
+
     def section_tokens(self, node_ids: Iterable[str]) -> dict[str, set[str]]:
         """node_id → its lexical terms, for a few nodes (how much of a question a top hit matches)."""
         ids = list(node_ids)
@@ -305,6 +363,7 @@ class Catalog:
                      *(getattr(paper, key) for key, _ in SECTIONS), paper.content_hash),
                 )
                 conn.execute("DELETE FROM sections WHERE arxiv_id=?", (paper.arxiv_id,))
+                _write_authors(conn, paper.arxiv_id, paper.authors)
             conn.executemany(
                 "INSERT INTO sections(node_id, arxiv_id, section, text, tokens) VALUES (?,?,?,?,?)",
                 [(s.node_id, s.arxiv_id, s.section, s.text, s.tokens) for s in sections],
@@ -402,6 +461,31 @@ class Catalog:
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self._conn)
+
+    def _backfill_authors(self) -> None:
+        """Fill ``paper_authors`` from every stored paper's author list, once: for a catalog written before
+        the table existed (schema v3). Idempotent: it rewrites the whole table, and the flag is checked again
+        inside the write transaction, so a second process opening the catalog at the same time skips it."""
+        started = datetime.now(UTC)
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM meta WHERE key='authors_backfill'").fetchone() is None:
+                return
+            conn.execute("DELETE FROM paper_authors")
+            papers = conn.execute("SELECT arxiv_id, authors FROM papers").fetchall()
+            for arxiv_id, authors in papers:
+                _write_authors(conn, arxiv_id, json.loads(authors))
+            conn.execute("DELETE FROM meta WHERE key='authors_backfill'")
+        if papers:
+            seconds = (datetime.now(UTC) - started).total_seconds()
+            log.info("catalog %s: indexed the authors of %d stored papers (once, %.2f s)", self.path, len(papers),
+                     seconds)
+
+
+def _write_authors(conn: sqlite3.Connection, arxiv_id: str, authors: Iterable[str]) -> None:
+    """Replace one paper's ``paper_authors`` rows (in the caller's transaction)."""
+    conn.execute("DELETE FROM paper_authors WHERE arxiv_id=?", (arxiv_id,))
+    conn.executemany("INSERT INTO paper_authors(arxiv_id, position, name, key) VALUES (?,?,?,?)",
+                     [(arxiv_id, i, name, author_key(name)) for i, name in enumerate(authors) if author_key(name)])
 
 
 def section_keys(paper: Paper) -> list[str]:

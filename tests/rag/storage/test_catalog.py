@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loaders.digest import Paper
-from rag.storage.catalog import MIGRATIONS, Catalog, SectionRow, SourceFile, node_hash, node_id, node_text
+from rag.storage.catalog import MIGRATIONS, AuthorMatch, Catalog, SectionRow, SourceFile, node_hash, node_id, node_text
 from rag.storage.sqlite import connect, migrate
 
 
@@ -222,8 +222,10 @@ def test_a_schema_v1_database_migrates_with_its_papers(tmp_path: Path) -> None:
     conn.close()
 
     catalog = Catalog(path)
-    assert catalog._conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+    assert catalog._conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
     assert catalog.revision() == 7
+    # v3's author index was filled from the stored author lists, without an ingest.
+    assert catalog.authors_named(["CHOI"]) == {"CHOI": AuthorMatch("Choi", ("2411.00001",))}
     stored = catalog.get("2411.00001")
     assert stored is not None
     assert (stored.authors, stored.votes, stored.date, stored.summary, stored.abstract, stored.whats_new) == (
@@ -247,3 +249,75 @@ def test_a_catalog_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(RuntimeError, match="upgrade papersbot"):
         Catalog(path)
+
+
+# --- authors ----------------------------------------------------------------------------------------------
+def by(arxiv_id: str, *authors: str, **fields: Any) -> Paper:
+    return replace(paper(arxiv_id, **fields), authors=authors)
+
+
+def test_authors_are_indexed_with_their_papers_and_matched_on_the_full_name(catalog: Catalog) -> None:
+    add(catalog, by("2411.11844", "Jieneng Chen", "Alan Yuille"), by("2411.14384", "Alan Yuille", "Łukasz Kaiser"),
+        by("2411.11024", "Jan Kaczmarczyk"))
+    assert catalog.authors_named(["alan YUILLE", "Alan", "Yuille", "Jan Kaczmarczyk", "Nobody Here"]) == {
+        "alan YUILLE": AuthorMatch("Alan Yuille", ("2411.11844", "2411.14384")),
+        "Jan Kaczmarczyk": AuthorMatch("Jan Kaczmarczyk", ("2411.11024",))}
+    # NFKC (full-width letters, doubled spaces) but accents as stored.
+    assert catalog.authors_named(["Ａｌａｎ  Ｙｕｉｌｌｅ"])["Ａｌａｎ  Ｙｕｉｌｌｅ"].name == "Alan Yuille"
+    assert "Lukasz Kaiser" not in catalog.authors_named(["Lukasz Kaiser"])
+    assert catalog.authors_named(["łukasz kaiser"])["łukasz kaiser"].arxiv_ids == ("2411.14384",)
+    assert catalog.authors_named([]) == {}
+
+
+def test_a_changed_paper_replaces_its_authors_and_a_removed_one_drops_them(catalog: Catalog) -> None:
+    add(catalog, by("2411.11844", "Alan Yuille"), by("2411.14384", "Alan Yuille", "He Zhang", date="2025-02-06"))
+    add(catalog, by("2411.11844", "Tianmin Shu", whats_new="changed"))  # its author list changed with it
+    assert catalog.authors_named(["Alan Yuille"])["Alan Yuille"].arxiv_ids == ("2411.14384",)
+    assert catalog.authors_named(["Tianmin Shu"])["Tianmin Shu"].arxiv_ids == ("2411.11844",)
+    # The 2025-02-06 digest no longer lists 2411.14384, its only date: the paper goes, and its authors.
+    assert catalog.commit([], [], [], day_contents={"2025-02-06": set()})[1] == ["2411.14384"]
+    assert catalog.authors_named(["Alan Yuille", "He Zhang"]) == {}
+    assert catalog._conn.execute("SELECT COUNT(*) FROM paper_authors").fetchone()[0] == 1
+
+
+def test_the_author_lookup_is_one_indexed_query(catalog: Catalog) -> None:
+    add(catalog, *(by(f"2502.{i:05d}", f"Author Number{i}", "Alan Yuille") for i in range(50)))
+    statements: list[str] = []
+    catalog._conn.set_trace_callback(statements.append)
+    found = catalog.authors_named(["Show Alan", "Show Alan Yuille", "Alan Yuille", "Author Number7"])
+    catalog._conn.set_trace_callback(None)
+    assert len(statements) == 1 and "paper_authors" in statements[0]
+    assert len(found["Alan Yuille"].arxiv_ids) == 50 and found["Author Number7"].arxiv_ids == ("2502.00007",)
+    plan = catalog._conn.execute("EXPLAIN QUERY PLAN SELECT key, name, arxiv_id FROM paper_authors WHERE key IN (?, ?)",
+                                 ("a", "b")).fetchall()
+    assert any("INDEX paper_authors_by_key" in row[-1] for row in plan), [tuple(row) for row in plan]
+
+
+def test_a_catalog_from_before_the_author_index_is_backfilled_once(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS[:2]) == 2
+    for arxiv_id, authors in (("2411.11844", ["Jieneng Chen", "Alan Yuille"]), ("2411.14384", ["Alan Yuille"])):
+        conn.execute("INSERT INTO papers(arxiv_id, title, url, authors, whats_new, technical_details, "
+                     "performance_highlights, content_hash) VALUES (?, 'T', 'u', ?, 'w', '', '', 'h')",
+                     (arxiv_id, json.dumps(authors)))
+    conn.close()
+
+    with caplog.at_level("INFO", logger="rag.storage.catalog"):
+        catalog = Catalog(path)
+    assert [r.getMessage() for r in caplog.records if "indexed the authors of 2 stored papers" in r.getMessage()]
+    assert catalog.authors_named(["Alan Yuille"])["Alan Yuille"].arxiv_ids == ("2411.11844", "2411.14384")
+    assert catalog.get_meta("authors_backfill") is None and catalog.revision() == 0
+    catalog.close()
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="rag.storage.catalog"):
+        catalog = Catalog(path)  # opened again: nothing to do
+    assert not [r for r in caplog.records if "indexed the authors" in r.getMessage()]
+    # Run again (a crash before the flag was cleared): the same rows, no duplicates.
+    catalog.set_meta("authors_backfill", "pending")
+    catalog.close()
+    catalog = Catalog(path)
+    assert catalog._conn.execute("SELECT COUNT(*) FROM paper_authors").fetchone()[0] == 3
+    assert catalog.get_meta("authors_backfill") is None
