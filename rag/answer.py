@@ -214,7 +214,7 @@ class AnswerEngine:
 
     @dispatcher.span
     def _route(self, question: str) -> QueryPlan:
-        plan = plan_query(question, self.catalog.dates(), self._clock())
+        plan = plan_query(question, self.catalog.dates(), self._clock(), self.catalog.authors_named)
         dispatcher.event(RouteEvent(mode=plan.mode, dates=None if plan.dates is None else len(plan.dates),
                                     arxiv_ids=len(plan.arxiv_ids), votes_condition=plan.votes_condition))
         return plan
@@ -252,9 +252,16 @@ class AnswerEngine:
 
         if plan.mode == "top":
             return self._top(plan, question, k, note)
+        if plan.mode == "author":
+            return self._by_author(plan, question, note)
         if plan.votes_condition:  # a topic among the papers meeting a vote condition
             allowed = list(dict.fromkeys(arxiv_id for arxiv_id, _, votes in catalog.appearances(plan.dates)
                                          if plan.votes_match(votes)))
+            if not allowed:
+                return Found(plan, [], False, question, note)
+        if plan.author is not None:  # a topic among the author's papers (and the asked dates and votes)
+            within = None if allowed is None else set(allowed)
+            allowed = [i for i in plan.author_papers if within is None or i in within]
             if not allowed:
                 return Found(plan, [], False, question, note)
 
@@ -263,7 +270,8 @@ class AnswerEngine:
         papers_by_id = catalog.get_many(c.arxiv_id for c in retrieval.candidates)
         sources = [Source(papers_by_id[c.arxiv_id], c) for c in retrieval.candidates if c.arxiv_id in papers_by_id]
         covered = bool(sources) and (retrieval.covered or self._names_top_paper(question, sources[:2]))
-        return Found(plan, sources, covered, query, note)
+        return Found(plan, sources, covered, query, note,
+                     matched=len(allowed) if plan.author is not None and allowed is not None else 0)
 
     def _scoped(self, question: str, arxiv_ids: list[str], named: bool, k: int) -> Found | None:
         """Only ``arxiv_ids`` take part, whatever dates or votes the question mentions. ``named``: all of them
@@ -320,6 +328,42 @@ class AnswerEngine:
                    for arxiv_id, day, votes in shown if arxiv_id in papers]
         return Found(plan, sources, bool(best), question, note, matched=len(entries),
                      tied_more=tied_more, unknown_votes=sum(1 for _, votes in best.values() if votes is None))
+
+    def _by_author(self, plan: QueryPlan, question: str, note: str | None) -> Found:
+        """An author's papers from the catalog: those of the asked dates meeting the vote condition, newest
+        first, or by votes when the question ranks them ("Kaiming He의 가장 인기 있는 논문"); each shown as it
+        appeared in its newest (or most voted) asked digest. Up to the asked number or MAX_LISTED, and
+        papers tied with the last one of a vote ranking."""
+        within = None if plan.dates is None else set(plan.dates)
+        known = self.catalog.known(plan.author_papers)
+
+        def shown_as(appearance: tuple[str, int | None]) -> tuple[int, str] | tuple[str, int]:
+            day, votes = appearance
+            return (_known_votes(votes), day) if plan.by_votes else (day, _known_votes(votes))
+
+        entries: list[tuple[str, str, int | None]] = []
+        for arxiv_id in plan.author_papers:
+            seen = [(day, votes) for day, votes in known.get(arxiv_id, ("", {}))[1].items()
+                    if within is None or day in within]
+            if not seen:
+                continue
+            day, votes = max(seen, key=shown_as)
+            if plan.votes_match(votes):
+                entries.append((arxiv_id, day, votes))
+        if plan.by_votes and not plan.votes_condition:
+            sign = 1 if plan.ascending else -1
+            entries.sort(key=lambda e: (e[2] is None, sign * (e[2] or 0), _newest_first(e[1]), e[0]))
+        else:
+            entries.sort(key=lambda e: (_newest_first(e[1]), -_known_votes(e[2]), e[0]))
+        limit = plan.limit or (1 if plan.by_votes and _asks_single(question) else MAX_LISTED)
+        shown = entries[:limit]
+        while (plan.by_votes and shown and len(shown) < len(entries) and shown[-1][2] is not None
+               and entries[len(shown)][2] == shown[-1][2]):
+            shown.append(entries[len(shown)])
+        papers = self.catalog.get_many(arxiv_id for arxiv_id, _, _ in shown)
+        sources = [Source(replace(papers[arxiv_id], date=day, votes=votes))
+                   for arxiv_id, day, votes in shown if arxiv_id in papers]
+        return Found(plan, sources, True, question, note, matched=len(entries))
 
     def _names_top_paper(self, question: str, top: list[Source]) -> bool:
         """A question naming a distinctive word of a top paper's title ("What is Hymba?") is covered
@@ -395,12 +439,12 @@ class AnswerEngine:
         if not want_llm:
             llm_info["reason"] = "no LLM configured" if self.llm is None else "LLM switched off"
         cited: list[int] = []
-        if found.plan.mode == "top" and found.covered:  # also "no paper got 100 votes on …"
+        if found.plan.mode in ("top", "author") and found.covered:  # also "no paper got 100 votes on …"
             with slot():
                 text, cited = self._extractive(found, lang, question)
         elif not found.covered or not found.sources:
             text = self._not_covered(found, lang)
-        elif found.plan.mode in ("top", "lookup") or not want_llm:
+        elif found.plan.mode in ("top", "author", "lookup") or not want_llm:
             with slot():
                 text, cited = self._extractive(found, lang, question)
         else:
@@ -419,7 +463,7 @@ class AnswerEngine:
                 self.llm_status.failed(exc.reason)
                 with slot():
                     text, cited = self._extractive(found, lang, question)
-        if found.plan.mode in ("top", "lookup"):
+        if found.plan.mode in ("top", "author", "lookup"):
             llm_info["reason"] = llm_info["reason"] or "metadata question: answered from the catalog"
         return text, cited, llm_info, messages
 
@@ -466,6 +510,8 @@ class AnswerEngine:
         plan = found.plan
         if plan.mode == "top":
             return _top_answer(found, lang)
+        if plan.mode == "author":
+            return _author_answer(found, lang)
         if plan.mode == "lookup":
             parts = []
             for n, source in enumerate(found.sources, start=1):
@@ -500,13 +546,20 @@ class AnswerEngine:
             return say.no_digest_for(found.missing_date or say.that_date, found.newest)
         if found.plan.mode == "lookup":
             return say.papers_not_in_digests(found.missing_ids)
+        plan = found.plan
+        if plan.author is not None:  # only the author's papers were searched, ``matched`` of them
+            when = None if plan.dates is None else _when(plan, lang)
+            if found.matched == 0:  # none of theirs in the asked dates or meeting the vote condition
+                scope = say.author_scope(when, _condition(plan, lang) if plan.votes_condition else None)
+                return say.author_head(plan.author, len(plan.author_papers), scope, 0, "")
+            return say.author_not_covered(plan.author, found.matched, when)
         if found.plan.dates is not None:  # only the asked dates were searched: other days may cover it
             return say.not_covered_in(_when(found.plan, lang))
         return say.not_covered
 
     @staticmethod
     def _note(llm_info: dict[str, Any], lang: str, found: Found) -> str | None:
-        if llm_info["used"] or found.plan.mode in ("top", "lookup") or not found.covered:
+        if llm_info["used"] or found.plan.mode in ("top", "author", "lookup") or not found.covered:
             return None
         say = messages_for(lang)
         if llm_info["model"] is None:  # no LLM configured, or switched off
@@ -668,6 +721,24 @@ def _top_answer(found: Found, lang: str) -> tuple[str, list[int]]:
         rows.append(say.unknown_votes_not_counted(found.unknown_votes))
     elif plan.by_votes and sources and all(s.paper.votes is None for s in sources):
         rows.append(say.votes_not_recorded)
+    return "\n".join([head, *rows]), list(range(len(sources)))
+
+
+def _author_answer(found: Found, lang: str) -> tuple[str, list[int]]:
+    """An author's papers as numbered rows, with a head naming the author and how many papers of theirs
+    the archive has (and how many of them the asked dates or vote condition leave)."""
+    plan, sources, say = found.plan, found.sources, messages_for(lang)
+    assert plan.author is not None
+    scoped = plan.dates is not None or plan.votes_condition
+    scope = say.author_scope(None if plan.dates is None else _when(plan, lang),
+                             _condition(plan, lang) if plan.votes_condition else None) if scoped else None
+    ranked = plan.by_votes and not plan.votes_condition
+    order = (say.least_voted_first if plan.ascending else say.most_voted_first) if ranked else say.newest_first
+    head = say.author_head(plan.author, len(plan.author_papers), scope, found.matched, order)
+    rows = [f"{n}. {s.paper.title} ({s.paper.date}) — {_votes(s.paper.votes, lang)} [{n}]"
+            for n, s in enumerate(sources, start=1)]
+    if found.matched > len(sources):
+        rows.append(say.more_papers(found.matched - len(sources)))
     return "\n".join([head, *rows]), list(range(len(sources)))
 
 

@@ -53,6 +53,16 @@ class Messages:
     most_voted_head: Callable[[str], str]
     tied_for_most_head: Callable[[str, int, str], str]  # (when, papers tied, their votes in words)
     date_listing_head: Callable[[str, int], str]  # (when, papers)
+    # An author's papers ("Kaiming He 논문", "papers by Yann LeCun"): newest first unless votes were asked.
+    newest_first: str  # suffix of the head, like most_voted_first
+    least_voted_first: str
+    # What part of the author's papers is listed: (the asked digests or None, the vote condition or None).
+    author_scope: Callable[[str | None, str | None], str]
+    # (author, their papers in the archive, author_scope or None for all of them, papers listed, order).
+    author_head: Callable[[str, int, str | None, int, str], str]
+    # A topic searched among an author's papers that none of them covers: (author, papers searched, the
+    # asked digests or None).
+    author_not_covered: Callable[[str, int, str | None], str]
     # Rows after a ranking.
     more_tied: Callable[[int, str], str]  # (papers not shown, their votes in words)
     more_papers: Callable[[int], str]
@@ -104,6 +114,16 @@ KO = Messages(
     tied_for_most_head=lambda when, count, votes:
         f"{when}에서 추천을 가장 많이 받은 논문은 {count}편으로, 모두 {votes}를 받아 공동 1위입니다:",
     date_listing_head=lambda when, count: f"{when}의 논문 {count}편을 추천 많은 순으로 보여 드립니다:",
+    newest_first=" (최신순)",
+    least_voted_first=" (추천 적은 순)",
+    author_scope=lambda when, condition: " ".join(
+        ([f"{when}{'에서' if condition else '의'}"] if when else []) + ([f"{condition} 받은"] if condition else [])),
+    author_head=lambda author, total, scope, count, order: (
+        f"아카이브에 있는 {author}의 논문은 {total}편입니다{order}:" if scope is None
+        else f"아카이브에 있는 {author}의 논문 {total}편 중 {scope} 논문은 {count}편입니다{order}:" if count
+        else f"아카이브에 있는 {author}의 논문 {total}편 중 {scope} 논문은 없습니다."),
+    author_not_covered=lambda author, count, when:
+        f"{author}의 논문 {count}편{' (' + when + ')' if when else ''} 중에는 이 질문에 답하는 논문이 없습니다.",
     more_tied=lambda count, votes: f"…외 {count}편도 {votes}로 같습니다.",
     more_papers=lambda count: f"…외 {count}편",
     unknown_votes_not_counted=lambda count: f"(추천 수가 기록되지 않은 논문 {count}편은 세지 않았습니다.)",
@@ -154,6 +174,17 @@ EN = Messages(
     most_voted_head=lambda when: f"Most-voted papers of {when}:",
     tied_for_most_head=lambda when, count, votes: f"{count} papers tie for the most votes in {when}, {votes} each:",
     date_listing_head=lambda when, count: f"Papers of {when} ({count}), most voted first:",
+    newest_first=" (newest first)",
+    least_voted_first=" (least voted first)",
+    author_scope=lambda when, condition: " ".join(
+        ([f"in {when}"] if when else []) + ([f"got {condition}"] if condition else [])),
+    author_head=lambda author, total, scope, count, order: (
+        f"The archive has {total} {_plural(total, 'paper')} by {author}{order}:" if scope is None
+        else f"The archive has {total} {_plural(total, 'paper')} by {author}; {count} {scope}{order}:" if count
+        else f"The archive has {total} {_plural(total, 'paper')} by {author}; none {scope}."),
+    author_not_covered=lambda author, count, when:
+        f"None of the {count} {_plural(count, 'paper')} by {author}{' in ' + when if when else ''} "
+        "cover this question.",
     more_tied=lambda count, votes: f"…and {count} more with {votes}.",
     more_papers=lambda count: f"…and {count} more.",
     unknown_votes_not_counted=lambda count: f"({count} {_plural(count, 'paper')} with unknown votes not counted.)",

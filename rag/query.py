@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
+from typing import Protocol
 
 from loaders.digest import arxiv_id_from
 
@@ -59,7 +60,11 @@ class QueryPlan:
     votes_max: int | None = None  # "fewer than 10 votes" → 9 (inclusive)
     votes_rule: str | None = None  # how one bound was asked: "ge", "gt", "lt", "le", "eq" or "between"
     limit: int | None = None
-    topical: str = ""  # the question minus date/vote/id words
+    topical: str = ""  # the question minus date/vote/id words (and the author's name, for an author)
+    # A catalog author the question names ("Kaiming He 논문", "papers by Yann LeCun"): the name as stored,
+    # and every paper of theirs in the catalog (the dates and votes asked restrict them further).
+    author: str | None = None
+    author_papers: tuple[str, ...] = ()
 
     @property
     def votes_equal(self) -> int | None:
@@ -85,7 +90,7 @@ class QueryPlan:
         of "best papers on KV cache compression this week"), since the period and vote words match nothing
         in a summary and drag a clear match under the "not covered" bar; else the question as asked (a vote
         word without dates is more often part of the topic: "추천 시스템", "top-1 accuracy")."""
-        return self.topical if self.topical and self.dates is not None else self.text
+        return self.topical if self.topical and (self.dates is not None or self.author) else self.text
 
     @property
     def mode(self) -> str:
@@ -94,11 +99,14 @@ class QueryPlan:
         the question names them. A vote word does not make a topic question a listing: "best papers on KV
         cache compression this week" searches this week's papers for the topic (ranked by relevance), and
         "What's the best way to invest in bitcoin this week?" is not covered instead of this week's top
-        papers."""
+        papers. "author": an author's papers, from the catalog (within the asked dates and vote
+        condition); with a topic, "search" among that author's papers."""
         if self.arxiv_ids:
             return "lookup"
         if self.topical:
             return "search"
+        if self.author is not None:
+            return "author"
         if self.dates is not None or self.by_votes:
             return "top"
         return "search"
@@ -173,14 +181,19 @@ def _topic(text: str) -> str:
     return " ".join(words)
 
 
-def plan_query(question: str, known_dates: list[str], today: date) -> QueryPlan:
-    """Route one question. ``known_dates`` are the stored digest dates, newest first."""
+def plan_query(question: str, known_dates: list[str], today: date,
+               authors: AuthorLookup | None = None) -> QueryPlan:
+    """Route one question. ``known_dates`` are the stored digest dates, newest first. ``authors`` finds
+    which of a question's candidate names are catalog authors (``Catalog.authors_named``; called once, and
+    only when the question has a candidate name); without it no question is about an author."""
     plan = QueryPlan(text=question)
     for match in _ID.finditer(question):
         arxiv_id = arxiv_id_from(match.group(1))
         if arxiv_id and arxiv_id not in plan.arxiv_ids:
             plan.arxiv_ids.append(arxiv_id)
     rest = _ID.sub(" ", question)
+    if authors is not None:  # before the dates: "Jan Kautz" is no January, "May Wang" no May
+        rest = _read_author(plan, rest, authors)
 
     reader = _DateReader(known_dates, today)
     rest = reader.read(rest)
@@ -191,6 +204,9 @@ def plan_query(question: str, known_dates: list[str], today: date) -> QueryPlan:
     else:
         for pattern, kind in _RELATIVE:
             if pattern.search(rest):
+                if kind == "newest" and plan.author is not None:
+                    rest = pattern.sub(" ", rest)  # "Kaiming He 최신 논문": theirs, newest first (the default)
+                    break
                 if kind == "newest":
                     without = pattern.sub(" ", rest)
                     if _topic(_read_votes(QueryPlan(text=question), without)):
@@ -207,9 +223,88 @@ def plan_query(question: str, known_dates: list[str], today: date) -> QueryPlan:
         top_n = _TOP_N.search(rest)
         if top_n:
             plan.limit = int(top_n.group(1) or top_n.group(2))
-    metadata = plan.by_votes or plan.dates is not None
+    metadata = plan.by_votes or plan.dates is not None or plan.author is not None
     plan.topical = _topic(rest) if metadata else rest
     return plan
+
+
+# --- authors ----------------------------------------------------------------------------------------------
+class AuthorFound(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def arxiv_ids(self) -> tuple[str, ...]: ...
+
+
+# Candidate names → the catalog authors among them, keyed by candidate (Catalog.authors_named).
+AuthorLookup = Callable[[Sequence[str]], Mapping[str, AuthorFound]]
+
+_LATIN = "A-Za-zÀ-ÖØ-öø-ɏ"  # Basic Latin, Latin-1 letters, Latin Extended-A/B: "Łukasz", "Şaziye", "Ömer"
+# One word of a name: a Latin capital first ("LeCun", "Jean-Baptiste", "O'Brien", an initial "J."), then
+# whatever is attached to it in the question: a possessive ("He's"), a Korean particle ("LeCun이"),
+# punctuation ("He?"). Anything attached ends the name there.
+_NAME_WORD = re.compile(r"([" + _LATIN + r"](?:[" + _LATIN + r"]|[-'’](?=[" + _LATIN + r"]))*)(\.?)(\S*)")
+_POSSESSIVE = re.compile(r"['’]s$")
+# Lower-case words inside a name: "Éric de la Clergerie", "Vincent van Gogh".
+_NAME_PARTICLES = frozenset({"de", "da", "del", "della", "der", "den", "di", "du", "la", "le", "van", "von", "ter",
+                             "ten", "dos", "das"})
+# Words that, once an author is named, only ask for their papers: "papers by ...", "Yann LeCun이 쓴 논문".
+_AUTHOR_WORDS = re.compile(
+    r"(?<![a-z])(?:written|wrote|writes?|authored|co-?authored|authors?|authorship|works?|publications?|publish(?:ed|es)?|"
+    r"research|articles?)(?![a-z])|저자|공저|쓴|썼|작성한|참여한|발표한|출판한|연구들?|교수님?|박사님?|님", re.I)
+
+
+def author_candidates(text: str) -> list[tuple[str, int, int]]:
+    """Candidate author names in ``text``: 2 to 4 consecutive words that each start with a Latin capital
+    (lower-case name particles such as "de la" may stand between them), as (name, start, end). The span
+    includes what is attached to the last word (a possessive 's, a Korean particle: "LeCun이"), which goes
+    with the name when it is removed; the name does not. Every window of a longer run is a candidate ("Show
+    Kaiming He" → "Show Kaiming", "Kaiming He", "Show Kaiming He")."""
+    runs: list[list[tuple[str, int, int, bool]]] = [[]]  # (word, start, end, capitalised)
+    for token in re.finditer(r"\S+", text):
+        word = token.group()
+        match = _NAME_WORD.fullmatch(word)
+        if match is None or not (match.group(1)[0].isupper() or match.group(1) in _NAME_PARTICLES):
+            runs.append([])
+            continue
+        name, dot, attached = match.groups()
+        if dot and len(name) == 1:  # an initial: "J."
+            name, dot = name + dot, ""
+        capital = name[0].isupper()
+        if _POSSESSIVE.search(name) and not attached:
+            name, attached = name[:-2], name[-2:]
+        runs[-1].append((name, token.start(), token.end(), capital))
+        if dot or attached:
+            runs.append([])
+    out: list[tuple[str, int, int]] = []
+    for run in runs:
+        for i, first in enumerate(run):
+            if not first[3]:
+                continue
+            capitals = 0
+            for j in range(i, len(run)):
+                capitals += run[j][3]
+                if capitals > 4:
+                    break
+                if j > i and run[j][3]:
+                    out.append((" ".join(w for w, *_ in run[i:j + 1]), first[1], run[j][2]))
+    return out
+
+
+def _read_author(plan: QueryPlan, text: str, authors: AuthorLookup) -> str:
+    """The catalog author the question names, if any, into ``plan.author``/``author_papers``; returns the
+    text without the name and the words that only ask for an author's papers. The longest name wins, then
+    the first ("Kaiming He and Yann LeCun" is Kaiming He's); one lookup for all the candidates."""
+    candidates = author_candidates(text)
+    if not candidates:
+        return text
+    found = authors([name for name, _, _ in candidates])
+    matched = [(name, start, end) for name, start, end in candidates if name in found]
+    if not matched:
+        return text
+    name, start, end = max(matched, key=lambda c: (len(c[0].split()), -c[1]))
+    plan.author, plan.author_papers = found[name].name, tuple(found[name].arxiv_ids)
+    return _AUTHOR_WORDS.sub(" ", f"{text[:start]} {text[end:]}")
 
 
 # --- dates ----------------------------------------------------------------------------------------------

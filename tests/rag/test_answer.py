@@ -289,3 +289,90 @@ def test_extractive_answers_quote_the_english_abstract_to_english_questions(fast
     assert OMNIHUMAN in [c.arxiv_id for c in korean.citations] and "animates a person" not in korean.text
     looked_up = engine.ask(f"{OMNIHUMAN}")  # an id: every section, the abstract included
     assert "Abstract: OmniHuman-1 animates" in looked_up.text and "What's New: " in looked_up.text
+
+
+# --- authors: Alan Yuille wrote two of the sample papers, Jan Kaczmarczyk one --------------------------------
+YUILLE_NEWEST_FIRST = ["2411.14384", "2411.11844"]  # 2024-11-22 (2 votes), 2024-11-19 (34 votes)
+
+
+@pytest.mark.parametrize(
+    ("question", "head"),
+    [
+        ("Alan Yuille 논문", "아카이브에 있는 Alan Yuille의 논문은 2편입니다 (최신순):"),
+        ("Alan Yuille이 쓴 논문", "아카이브에 있는 Alan Yuille의 논문은 2편입니다 (최신순):"),
+        ("Alan Yuille 논문 알려줘", "아카이브에 있는 Alan Yuille의 논문은 2편입니다 (최신순):"),
+        ("papers by Alan Yuille", "The archive has 2 papers by Alan Yuille (newest first):"),
+        ("Alan Yuille's papers", "The archive has 2 papers by Alan Yuille (newest first):"),
+    ],
+)
+def test_an_authors_papers_are_listed_newest_first(sample_library: Components, question: str, head: str) -> None:
+    answer = engine_for(sample_library, None).ask(question)
+    assert answer.mode == "author" and answer.covered
+    assert [c.arxiv_id for c in answer.citations] == YUILLE_NEWEST_FIRST
+    assert answer.citations[0].url == "https://arxiv.org/abs/2411.14384"
+    lines = answer.text.splitlines()
+    assert lines[0] == head
+    votes = ("2표", "34표") if answer.language == "ko" else ("2 votes", "34 votes")
+    assert lines[1] == ("1. Baking Gaussian Splatting into Diffusion Denoiser for Fast and Scalable Single-stage "
+                        f"Image-to-3D Generation (2024-11-22) — {votes[0]} [1]")
+    assert lines[2] == f"2. Generative World Explorer (2024-11-19) — {votes[1]} [2]"
+    assert "ⓘ" not in answer.text  # no extractive note: a catalog answer
+
+
+def test_an_author_question_never_asks_the_llm(sample_library: Components, fake_llm: FakeOpenAI) -> None:
+    answer = engine_for(sample_library, fake_llm).ask("Jan Kaczmarczyk의 논문")
+    assert answer.mode == "author" and [c.arxiv_id for c in answer.citations] == ["2411.11024"]
+    assert answer.text.startswith("아카이브에 있는 Jan Kaczmarczyk의 논문은 1편입니다") and not fake_llm.chat_requests()
+    assert answer.llm == {"used": False, "model": None, "reason": "metadata question: answered from the catalog"}
+
+
+def test_an_authors_topic_is_searched_among_their_papers_only(sample_library: Components) -> None:
+    engine = engine_for(sample_library, None)
+    everyone = engine.ask("Gaussian Splatting 논문")
+    assert "2411.11024" in [c.arxiv_id for c in everyone.citations]  # VeGaS: Gaussian splatting, not Yuille's
+    theirs = engine.ask("Alan Yuille의 Gaussian Splatting 논문")
+    assert theirs.mode == "search" and theirs.covered
+    assert [c.arxiv_id for c in theirs.citations] == ["2411.14384"]
+    assert {s.paper.arxiv_id for s in theirs.sources} <= set(YUILLE_NEWEST_FIRST)
+    world = engine.ask("Alan Yuille's papers on world models")
+    assert [c.arxiv_id for c in world.citations] == ["2411.11844"]
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        ("Alan Yuille's papers on human animation", "None of the 2 papers by Alan Yuille cover this question."),
+        ("Alan Yuille의 인간 애니메이션 논문", "Alan Yuille의 논문 2편 중에는 이 질문에 답하는 논문이 없습니다."),
+    ],
+)
+def test_an_authors_topic_none_of_their_papers_covers_is_not_covered(sample_library: Components, question: str,
+                                                                     text: str) -> None:
+    engine = engine_for(sample_library, None)
+    assert engine.ask("papers on human animation").citations[0].arxiv_id == OMNIHUMAN  # covered by someone else
+    answer = engine.ask(question)
+    assert (answer.mode, answer.covered, answer.text, answer.citations) == ("search", False, text, [])
+
+
+def test_an_author_with_dates_lists_only_those_dates(sample_library: Components) -> None:
+    engine = engine_for(sample_library, None)
+    answer = engine.ask("Alan Yuille 2024년 11월 19일 논문")
+    assert answer.mode == "author" and [c.arxiv_id for c in answer.citations] == ["2411.11844"]
+    assert answer.text.splitlines()[0] == ("아카이브에 있는 Alan Yuille의 논문 2편 중 2024-11-19 다이제스트의 논문은 "
+                                           "1편입니다 (최신순):")
+    none = engine.ask("papers by Alan Yuille in 2025")
+    assert none.text == ("The archive has 2 papers by Alan Yuille; none in the 2025-01-01 – 2025-12-31 digests.")
+    assert none.citations == [] and not none.covered
+
+
+def test_an_authors_most_voted_paper(sample_library: Components) -> None:
+    answer = engine_for(sample_library, None).ask("Alan Yuille의 가장 인기 있는 논문")
+    assert answer.text.splitlines()[0] == "아카이브에 있는 Alan Yuille의 논문은 2편입니다 (추천 많은 순):"
+    assert [c.arxiv_id for c in answer.citations] == ["2411.11844"]
+    voted = engine_for(sample_library, None).ask("papers by Alan Yuille with at least 10 votes")
+    assert voted.text.splitlines()[0] == (
+        "The archive has 2 papers by Alan Yuille; 1 got at least 10 votes (newest first):")
+
+
+@pytest.mark.parametrize("question", ["Gaussian Splatting 논문", "Kaiming He 논문", "VeGaS Video Gaussian Splatting"])
+def test_names_that_are_no_sample_author_are_no_author_question(sample_library: Components, question: str) -> None:
+    assert engine_for(sample_library, None).find(question).plan.author is None

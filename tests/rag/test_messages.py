@@ -28,6 +28,8 @@ SAMPLE_ARGS: dict[str, tuple[Any, ...]] = {
     "date_listing_head": ("W", 12), "more_tied": (2, "V"), "more_papers": (4,), "unknown_votes_not_counted": (2,),
     "votes_not_recorded": (), "relative_periods": (), "nothing_yet_for_period": ("P", "S", "2025-02-05"),
     "nearest_for_period": ("P", "S", "2025-02-05"),
+    "newest_first": (), "least_voted_first": (), "author_scope": ("W", "C"), "author_head": ("A", 5, "S", 2, ""),
+    "author_not_covered": ("A", 5, "W"),
 }
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 import pytest
@@ -10,7 +10,8 @@ from rag.answer import Answer, AnswerEngine
 from rag.components import Components
 from rag.ingest import Indexer, ingest_paths
 from rag.memory import ConversationMemory
-from rag.query import plan_query
+from rag.query import author_candidates, plan_query
+from rag.storage.catalog import AuthorMatch
 from tests.conftest import SAMPLES, open_components
 from tests.helpers import HashEmbedding
 
@@ -518,3 +519,125 @@ def test_latest_restricts_dates_only_without_a_topic(question: str, dates: list[
     plan = plan_query(question, STORED, APRIL_3)
     assert plan.dates == dates
     assert plan.mode == ("top" if dates else "search")
+
+
+# --- authors: names from the sample digests (data/samples) ----------------------------------------------
+YUILLE = ("2411.11844", "2411.14384")  # Generative World Explorer (2024-11-19), Baking Gaussian Splatting (11-22)
+SAMPLE_AUTHORS = {"alan yuille": ("Alan Yuille", YUILLE), "jan kaczmarczyk": ("Jan Kaczmarczyk", ("2411.11024",)),
+                  "przemysław spurek": ("Przemysław Spurek", ("2411.11024",)),
+                  "weronika smolak-dyżewska": ("Weronika Smolak-Dyżewska", ("2411.11024",))}
+
+
+class Lookup:
+    """A catalog's author lookup over ``known`` (lower-case full name → (stored name, papers)); records calls."""
+
+    def __init__(self, known: dict[str, tuple[str, tuple[str, ...]]] = SAMPLE_AUTHORS) -> None:
+        self.known = known
+        self.calls: list[list[str]] = []
+
+    def __call__(self, names: Sequence[str]) -> dict[str, AuthorMatch]:
+        self.calls.append(list(names))
+        return {name: AuthorMatch(*self.known[name.lower()]) for name in names if name.lower() in self.known}
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Kaiming He 논문", ["Kaiming He"]),
+        ("Kaiming He's papers", ["Kaiming He"]),
+        ("Yann LeCun’s papers on world models", ["Yann LeCun"]),
+        ("papers by Yann LeCun?", ["Yann LeCun"]),
+        ("Yann LeCun이 쓴 논문", ["Yann LeCun"]),
+        ("Kaiming He의 diffusion 논문", ["Kaiming He"]),
+        ("Kaiming He가 쓴", ["Kaiming He"]),
+        ("Kaiming He이가", ["Kaiming He"]),
+        ("Yann LeCun께서 쓴 논문", ["Yann LeCun"]),
+        ("Weronika Smolak-Dyżewska 논문", ["Weronika Smolak-Dyżewska"]),
+        ("Łukasz Kaiser and Conor O'Brien", ["Łukasz Kaiser", "Conor O'Brien"]),
+        ("Éric de la Clergerie 논문", ["Éric de la Clergerie"]),
+        ("Sercan O. Arik", ["Sercan O.", "Sercan O. Arik", "O. Arik"]),
+        ("Show Kaiming He papers", ["Show Kaiming", "Show Kaiming He", "Kaiming He"]),
+        ("A B C D E", ["A B", "A B C", "A B C D", "B C", "B C D", "B C D E", "C D", "C D E", "D E"]),
+        ("Hymba 논문", []),
+        ("kaiming he 논문", []),  # names are capitalised words
+        ("Kaiming, He", []),  # punctuation ends a name
+    ],
+)
+def test_candidate_author_names_are_two_to_four_capitalised_words(text: str, names: list[str]) -> None:
+    assert [name for name, _, _ in author_candidates(text)] == names
+
+
+@pytest.mark.parametrize(
+    ("question", "author", "papers"),
+    [
+        ("Alan Yuille 논문", "Alan Yuille", YUILLE),
+        ("Alan Yuille's papers", "Alan Yuille", YUILLE),
+        ("papers by Alan Yuille", "Alan Yuille", YUILLE),
+        ("ALAN YUILLE이 쓴 논문", "Alan Yuille", YUILLE),
+        ("Alan Yuille 논문 알려줘", "Alan Yuille", YUILLE),
+        ("What did Alan Yuille publish?", "Alan Yuille", YUILLE),
+        ("Jan Kaczmarczyk의 논문", "Jan Kaczmarczyk", ("2411.11024",)),  # "Jan" is no January here
+        ("Przemysław Spurek께서 쓴 논문", "Przemysław Spurek", ("2411.11024",)),
+        ("Weronika Smolak-Dyżewska 논문", "Weronika Smolak-Dyżewska", ("2411.11024",)),
+    ],
+)
+def test_a_catalog_author_makes_an_author_question(question: str, author: str, papers: tuple[str, ...]) -> None:
+    lookup = Lookup()
+    plan = plan_query(question, KNOWN, TODAY, lookup)
+    assert (plan.mode, plan.author, plan.author_papers, plan.topical, plan.dates) == (
+        "author", author, papers, "", None)
+    assert len(lookup.calls) == 1  # one lookup for all the candidate names
+
+
+@pytest.mark.parametrize(
+    ("question", "topic", "search_text"),
+    [
+        ("Alan Yuille의 Gaussian Splatting 논문", "Gaussian Splatting 논문", "Gaussian Splatting 논문"),
+        ("Alan Yuille's papers on world models", "world models", "world models"),
+    ],
+)
+def test_an_author_with_a_topic_searches_that_topic(question: str, topic: str, search_text: str) -> None:
+    plan = plan_query(question, KNOWN, TODAY, Lookup())
+    assert (plan.mode, plan.author, plan.author_papers) == ("search", "Alan Yuille", YUILLE)
+    assert plan.topical.replace("논문", "").strip() == topic.replace("논문", "").strip()
+    assert plan.search_text.replace("논문", "").strip() == search_text.replace("논문", "").strip()
+
+
+@pytest.mark.parametrize(
+    ("question", "dates", "votes_min", "by_votes"),
+    [
+        ("Alan Yuille 2024년 11월 논문", ["2024-11-22", "2024-11-19"], None, False),
+        ("papers by Alan Yuille in 2025", ["2025-02-05", "2025-01-28"], None, False),
+        ("Alan Yuille 최신 논문", None, None, False),  # theirs newest first, not the newest digest
+        ("Alan Yuille의 10표 이상 논문", None, 10, True),
+        ("Alan Yuille의 가장 인기 있는 논문", None, None, True),
+    ],
+)
+def test_an_author_with_dates_or_votes_stays_an_author_listing(question: str, dates: list[str] | None,
+                                                              votes_min: int | None, by_votes: bool) -> None:
+    plan = plan_query(question, KNOWN, TODAY, Lookup())
+    assert (plan.mode, plan.author, plan.dates, plan.votes_min, plan.by_votes) == (
+        "author", "Alan Yuille", dates, votes_min, by_votes)
+
+
+@pytest.mark.parametrize("question", [
+    "Gaussian Splatting 논문", "What is Llama Guard?", "Direct Preference Optimization papers",
+    "John Smithson 논문", "Jan 2025 papers", "papers by Alan", "Alan Turing의 논문", "Kaiming He 논문",
+    "2025년 2월 5일 가장 추천 많은 논문", "Which papers use Monte Carlo Tree Search?", "VeGaS 논문",
+])
+def test_a_name_that_is_no_catalog_author_routes_as_before(question: str) -> None:
+    assert plan_query(question, KNOWN, TODAY, Lookup()) == plan_query(question, KNOWN, TODAY)
+
+
+def test_topic_words_are_an_author_only_when_a_catalog_author_has_exactly_that_name() -> None:
+    catalog_has_it = Lookup({"gaussian splatting": ("Gaussian Splatting", ("2411.11024",))})
+    assert plan_query("Gaussian Splatting 논문", KNOWN, TODAY, catalog_has_it).author == "Gaussian Splatting"
+    assert plan_query("Gaussian Splatting Survey 논문", KNOWN, TODAY, catalog_has_it).mode == "search"
+    assert plan_query("3D Gaussian Splatting 논문", KNOWN, TODAY, Lookup()).author is None
+
+
+def test_no_candidate_name_asks_no_lookup() -> None:
+    lookup = Lookup()
+    plan_query("2025년 2월 5일 가장 추천 많은 논문", KNOWN, TODAY, lookup)
+    plan_query("which papers improve kv cache compression?", KNOWN, TODAY, lookup)
+    assert lookup.calls == []
