@@ -405,6 +405,8 @@ class AnswerEngine:
         lang = language(question)
         with slot():
             found = self.find(question, conversation_id, top_k, arxiv_ids=arxiv_ids, named=named)
+        if found.plan.author_words:  # "Mike Zheng Shou 논문" is Korean: the name's letters say nothing
+            lang = language(question.replace(found.plan.author_words, " "))
         want_llm = self.llm is not None and (use_llm is None or use_llm)
         text, cited, llm_info, messages = self._synthesize(question, found, lang, conversation_id, want_llm,
                                                            on_token, slot)

@@ -65,6 +65,7 @@ class QueryPlan:
     # and every paper of theirs in the catalog (the dates and votes asked restrict them further).
     author: str | None = None
     author_papers: tuple[str, ...] = ()
+    author_words: str = ""  # the name as the question wrote it ("yann lecun")
 
     @property
     def votes_equal(self) -> int | None:
@@ -303,7 +304,7 @@ def _read_author(plan: QueryPlan, text: str, authors: AuthorLookup) -> str:
     if not matched:
         return text
     name, start, end = max(matched, key=lambda c: (len(c[0].split()), -c[1]))
-    plan.author, plan.author_papers = found[name].name, tuple(found[name].arxiv_ids)
+    plan.author, plan.author_papers, plan.author_words = found[name].name, tuple(found[name].arxiv_ids), name
     return _AUTHOR_WORDS.sub(" ", f"{text[:start]} {text[end:]}")
 
 

@@ -376,3 +376,11 @@ def test_an_authors_most_voted_paper(sample_library: Components) -> None:
 @pytest.mark.parametrize("question", ["Gaussian Splatting 논문", "Kaiming He 논문", "VeGaS Video Gaussian Splatting"])
 def test_names_that_are_no_sample_author_are_no_author_question(sample_library: Components, question: str) -> None:
     assert engine_for(sample_library, None).find(question).plan.author is None
+
+
+def test_an_authors_name_does_not_decide_the_answers_language(sample_library: Components) -> None:
+    # 21 Latin letters to 2 syllables would make any other question English.
+    answer = engine_for(sample_library, None).ask("Weronika Smolak-Dyżewska 논문")
+    assert answer.language == "ko" and answer.mode == "author"
+    assert answer.text.splitlines()[0] == "아카이브에 있는 Weronika Smolak-Dyżewska의 논문은 1편입니다 (최신순):"
+    assert engine_for(sample_library, None).ask("Weronika Smolak-Dyżewska's papers").language == "en"
