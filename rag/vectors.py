@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+import numpy as np
 from chromadb.api.collection_configuration import CreateHNSWConfiguration
 from chromadb.config import Settings as ChromaSettings
 from llama_index.core.schema import BaseNode, TextNode
@@ -35,6 +36,17 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQuery,
 )
 from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from loaders.digest import SECTIONS
+from rag.storage import catalog
+
+# Up to max(EXACT_PAPERS, sections / 1000) papers, a restricted search scores their stored vectors (~0.2 ms a
+# paper; a $in filter costs 15-20 ms at 13,607 sections, 130-170 ms at 250,000): see VectorIndex.query.
+EXACT_PAPERS = 100
+IN_FILTER_IDS = 30_000  # papers per Chroma $in filter: under SQLite's 32,766 variables
+WIDE_SEARCH_MAX = 1000  # sections an unrestricted search may return instead (65 ms at 100,000 papers)
+SECTIONS_PER_WIDE_HIT = 250  # ... and at most one per this many stored: in a small collection filters are cheap
+SECTIONS_PER_PAPER = 2.0  # a low estimate (3 in the three-section digests, 1 in the old ones): wider, not narrower
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class VectorIndex:
     def __init__(self, client: Any, collection_name: str, *, ef_search: int | None = None) -> None:
         self.collection_name = collection_name
         self.ef_search = ef_search
+        self._size: int | None = None  # sections stored, for VectorIndex.query's choice; None: not read yet
         self.reconnect(client)
 
     def reconnect(self, client: Any) -> None:
@@ -86,6 +99,7 @@ class VectorIndex:
         )
         self.store = ChromaVectorStore(chroma_collection=collection)
         self._collection = collection
+        self._size = None
 
     def hnsw_configuration(self) -> dict[str, Any]:
         """The collection's HNSW configuration as Chroma stores it (space, ef_search, ...), as of opening it
@@ -123,6 +137,7 @@ class VectorIndex:
             return
         self._collection.delete(ids=[node.node_id for node in nodes])
         self.store.add(list[BaseNode](nodes))
+        self._size = None
 
     def iter_all(self, page: int = 500) -> Iterator[tuple[str, list[float], dict[str, Any], str | None]]:
         """Every stored node as (id, embedding, metadata, document), read in pages (for backups).
@@ -177,11 +192,72 @@ class VectorIndex:
     def delete(self, node_ids: list[str]) -> None:
         if node_ids:
             self._collection.delete(ids=node_ids)
+            self._size = None
 
     def query(self, embedding: list[float], k: int, arxiv_ids: list[str] | None = None) -> list[VectorHit]:
-        """Top-k section nodes by cosine similarity, optionally only among ``arxiv_ids``."""
-        if arxiv_ids is not None and not arxiv_ids:
+        """Top-k section nodes by cosine similarity, optionally only among ``arxiv_ids``.
+
+        A restriction is not always one Chroma ``$in`` filter: at 100,000 papers (chromadb 1.5.9) a filtered
+        search took 130-340 ms whatever the number of ids (100 to 10,000), and more than SQLite's 32,766
+        variables fail ("too many SQL variables"). So: a few papers (a day's digest, an author) are scored
+        exactly from their stored vectors; in a large collection, when the allowed papers are a fair share
+        of it, a wider unrestricted search keeps the first ``k`` allowed sections (the restricted search's
+        top k); otherwise ids go as ``$in`` filters, at most :data:`IN_FILTER_IDS` each, merged by score.
+        """
+        if arxiv_ids is None:
+            return self._query(embedding, k, None)
+        allowed = list(dict.fromkeys(arxiv_ids))
+        if not allowed:
             return []
+        size = self._collection_size()
+        if len(allowed) <= max(EXACT_PAPERS, size // 1000):
+            return self._exact(embedding, k, allowed)
+        width = self._wide_search_width(k, len(allowed), size)
+        if width:
+            wanted = set(allowed)
+            wide = self._query(embedding, width, None)
+            kept = [hit for hit in wide if hit.arxiv_id in wanted]
+            if len(kept) >= k or len(wide) < width:  # enough, or the whole collection was searched
+                return kept[:k]
+        hits = [hit for start in range(0, len(allowed), IN_FILTER_IDS)
+                for hit in self._query(embedding, k, allowed[start:start + IN_FILTER_IDS])]
+        return sorted(hits, key=lambda hit: hit.score, reverse=True)[:k]
+
+    def _exact(self, embedding: list[float], k: int, arxiv_ids: list[str]) -> list[VectorHit]:
+        """The papers' sections read by id and ranked by exact cosine (20 ms for 100 papers at 100,000)."""
+        got = self._collection.get(ids=[catalog.node_id(a, key) for a in arxiv_ids for key, _ in SECTIONS],
+                                   include=["embeddings", "metadatas", "documents"])
+        if not got["ids"]:
+            return []
+        matrix = np.asarray(got["embeddings"], dtype=np.float32)
+        query = np.asarray(embedding, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * (float(np.linalg.norm(query)) or 1.0)
+        cosines = matrix @ query / np.where(norms > 0, norms, 1.0)
+        metadatas, documents = got["metadatas"] or [], got["documents"] or []
+        hits = []
+        for i in np.argsort(-cosines, kind="stable")[:k]:
+            metadata = metadatas[i] or {}
+            hits.append(VectorHit(got["ids"][i], str(metadata["arxiv_id"]), str(metadata["section"]),
+                                  float(cosines[i]), documents[i] or ""))
+        return hits
+
+    def _collection_size(self) -> int:
+        """Sections stored, read once per process and after this process's writes (another writer's
+        additions make it stale, which only changes which of the equivalent searches is taken)."""
+        if self._size is None:
+            self._size = self.count()
+        return self._size
+
+    @staticmethod
+    def _wide_search_width(k: int, papers: int, size: int) -> int:
+        """How many sections an unrestricted search must return to hold ~``k`` sections of ``papers`` papers,
+        or 0 when the filters are cheaper: a filter's cost grows with the collection (15-40 ms at 13,607
+        sections, 130-340 ms at 250,000), an unrestricted search's with its width (74 ms for 990 at 13,607)."""
+        share = min(1.0, papers * SECTIONS_PER_PAPER / max(size, 1))
+        width = math.ceil(2 * k / share)
+        return width if width <= min(WIDE_SEARCH_MAX, size // SECTIONS_PER_WIDE_HIT) else 0
+
+    def _query(self, embedding: list[float], k: int, arxiv_ids: list[str] | None) -> list[VectorHit]:
         # No count() first to clamp k: Chroma (1.5) returns what it has for an n_results above the size, also
         # when empty, and the count cost a SQLite round trip per question (30 ms of 47 under load).
         filters = None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from llama_index.core.schema import TextNode
 
-from rag.vectors import VectorIndex, chroma_client
+from rag.vectors import VectorHit, VectorIndex, chroma_client
 
 
 def _node(node_id: str, vector: list[float]) -> TextNode:
@@ -40,6 +40,63 @@ def test_query_scores_filters_and_asks_for_more_than_stored(tmp_path: Path) -> N
     assert [hit.node_id for hit in only] == ["2501.00003#abstract"]
     assert index.query(_unit(1, 0, 0), 40, arxiv_ids=[]) == []
     assert [hit.node_id for hit in index.query(_unit(1, 0, 0), 2)] == ["2501.00001#summary", "2501.00002#summary"]
+
+
+SECTION_KEYS = ("whats_new", "technical_details", "performance_highlights")
+
+
+@pytest.fixture(scope="module")
+def papers_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[VectorIndex, dict[str, list[float]]]:
+    """300 papers with three sections each, random unit vectors; node id -> vector, for exact answers."""
+    index = VectorIndex(chroma_client(None, tmp_path_factory.mktemp("papers") / "chroma"), "papers-test")
+    rng = np.random.default_rng(7)
+    vectors = {f"2501.{n:05d}#{key}": _unit(*rng.normal(size=16)) for n in range(300) for key in SECTION_KEYS}
+    index.upsert([_node(node_id, vector) for node_id, vector in vectors.items()])
+    return index, vectors
+
+
+def _exact_top(vectors: dict[str, list[float]], query: list[float], k: int, arxiv_ids: list[str]) -> list[str]:
+    allowed = set(arxiv_ids)
+    scored = [(float(np.dot(v, query)), node_id) for node_id, v in vectors.items() if node_id.split("#")[0] in allowed]
+    return [node_id for _, node_id in sorted(scored, reverse=True)[:k]]
+
+
+@pytest.mark.parametrize(("papers", "path"), [(30, "exact"), (250, "wide"), (20, "filters")])
+def test_a_restricted_query_is_the_restricted_top_k_whichever_way_it_is_searched(
+        papers_index: tuple[VectorIndex, dict[str, list[float]]], monkeypatch: pytest.MonkeyPatch, papers: int,
+        path: str) -> None:
+    """Few papers: scored from their stored vectors; a large share of a large collection: a wider unrestricted
+    search, filtered; otherwise $in filters in chunks (limits made small here to take each path on 300 papers)."""
+    import rag.vectors as vectors_module
+
+    index, vectors = papers_index
+    if path == "wide":  # a collection this small takes the filters; the wider search pays off at ~100,000 papers
+        monkeypatch.setattr(vectors_module, "SECTIONS_PER_WIDE_HIT", 1)
+    if path == "filters":
+        monkeypatch.setattr(vectors_module, "EXACT_PAPERS", 5)
+        monkeypatch.setattr(vectors_module, "IN_FILTER_IDS", 7)
+        monkeypatch.setattr(vectors_module, "WIDE_SEARCH_MAX", 50)  # a wide search would need ~430
+    used: list[str] = []
+    real_exact, real_query = index._exact, index._query
+
+    def exact(embedding: list[float], k: int, ids: list[str]) -> list[VectorHit]:
+        used.append("exact")
+        return real_exact(embedding, k, ids)
+
+    def query_(embedding: list[float], k: int, ids: list[str] | None) -> list[VectorHit]:
+        used.append("filters" if ids else "wide")
+        return real_query(embedding, k, ids)
+
+    monkeypatch.setattr(index, "_exact", exact)
+    monkeypatch.setattr(index, "_query", query_)
+    rng = np.random.default_rng(papers)
+    arxiv_ids = [f"2501.{n:05d}" for n in rng.choice(300, size=papers, replace=False)] + ["2501.99999"]
+    query = _unit(*rng.normal(size=16))
+    hits = index.query(query, 10, arxiv_ids)
+    assert [hit.node_id for hit in hits] == _exact_top(vectors, query, 10, arxiv_ids)
+    assert all(hit.arxiv_id in arxiv_ids and hit.text == f"text of {hit.node_id}" for hit in hits)
+    assert [round(hit.score, 5) for hit in hits] == [round(float(np.dot(vectors[h.node_id], query)), 5) for h in hits]
+    assert used[0] == path and (path != "filters" or used.count("filters") == 3)  # 21 ids in chunks of 7
 
 
 def _hashed(node_id: str, vector: list[float], content_hash: str) -> TextNode:
