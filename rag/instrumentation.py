@@ -51,7 +51,7 @@ STEP_ORDER = ("route", "embed_query", "dense", "lexical", "fuse", "synthesize", 
 class RouteEvent(BaseEvent):
     """A question was routed (``rag.query.plan_query``): before any retrieval."""
 
-    mode: str  # "search", "top" (votes, dates) or "lookup" (arXiv ids)
+    mode: str  # "search", "top" (votes, dates), "lookup" (arXiv ids) or "author" (a catalog author named)
     dates: int | None = None  # how many digest dates the question is limited to; None: all
     arxiv_ids: int = 0  # ids asked for by a lookup
     votes_condition: bool = False
