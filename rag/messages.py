@@ -128,9 +128,9 @@ KO = Messages(
     more_papers=lambda count: f"…외 {count}편",
     unknown_votes_not_counted=lambda count: f"(추천 수가 기록되지 않은 논문 {count}편은 세지 않았습니다.)",
     votes_not_recorded="(이 다이제스트에는 추천 수가 기록되지 않았습니다.)",
-    relative_periods=MappingProxyType({"yesterday": "어제", "past_week": "지난주", "this_week": "이번 주",
-                                       "this_month": "이번 달", "last_month": "지난달", "past_month": "최근 한 달",
-                                       "this_year": "올해", "last_year": "작년"}),
+    relative_periods=MappingProxyType({"today": "오늘", "yesterday": "어제", "past_week": "지난주",
+                                       "this_week": "이번 주", "this_month": "이번 달", "last_month": "지난달",
+                                       "past_month": "최근 한 달", "this_year": "올해", "last_year": "작년"}),
     nothing_yet_for_period=lambda period, span, used:
         f"{period}({span}) 다이제스트는 아직 없습니다. 저장된 다이제스트는 {used}까지라서, 가장 가까운 "
         "그 다이제스트로 답합니다.",
@@ -189,7 +189,7 @@ EN = Messages(
     more_papers=lambda count: f"…and {count} more.",
     unknown_votes_not_counted=lambda count: f"({count} {_plural(count, 'paper')} with unknown votes not counted.)",
     votes_not_recorded="(These digests did not record votes.)",
-    relative_periods=MappingProxyType({"yesterday": "yesterday", "past_week": "the past week",
+    relative_periods=MappingProxyType({"today": "today", "yesterday": "yesterday", "past_week": "the past week",
                                        "this_week": "this week", "this_month": "this month",
                                        "last_month": "last month", "past_month": "the past month",
                                        "this_year": "this year", "last_year": "last year"}),

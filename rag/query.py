@@ -113,6 +113,7 @@ class QueryPlan:
         return "search"
 
 
+TODAY_LATE_DAYS = 3  # "today" with a newest digest older than this says the stored digests end earlier
 # Periods first: "이번 주 최신 논문" is this week's.
 _RELATIVE = [
     (re.compile(r"이번\s*주|금주|this\s+week(?:'s)?", re.I), "this_week"),
@@ -124,7 +125,7 @@ _RELATIVE = [
     (re.compile(r"올해|금년|this\s+year(?:'s)?", re.I), "this_year"),
     (re.compile(r"작년|지난\s*해|지난\s*년도|last\s+year(?:'s)?|previous\s+year", re.I), "last_year"),
     (re.compile(r"어제|yesterday(?:'s)?", re.I), "yesterday"),
-    (re.compile(r"오늘|today(?:'s)?", re.I), "latest"),
+    (re.compile(r"오늘|today(?:'s)?", re.I), "today"),
     # "최신 논문" is the newest digest, but "최신 LLM의 양자화 연구" means state-of-the-art models: with a
     # topic these words do not restrict the dates (see plan_query).
     (re.compile(r"latest|newest|최신|가장\s*최근", re.I), "newest"),
@@ -520,9 +521,13 @@ def _make(year: int, month: int, day: int) -> date | None:
 def _relative(plan: QueryPlan, kind: str, known: list[str], today: date) -> None:
     """Dates of a relative period. When the period holds no digest (the stored archive ends earlier, or
     the source skipped those days), the nearest digest stands in and ``instead_of`` says so."""
-    if kind == "latest":
-        # "Today's papers" means the newest digest we have: digests arrive a day or more late.
+    if kind in ("latest", "today"):
+        # "Today's papers" means the newest digest we have: digests arrive a day or more late (a weekend, a
+        # Monday morning in Seoul). Only when the newest is older than that does the answer say so.
         plan.dates, plan.date_words = known[:1], (f"latest ({known[0]})" if known else "latest")
+        if kind == "today" and known and (today - date.fromisoformat(known[0])).days > TODAY_LATE_DAYS:
+            plan.relative, plan.instead_of, plan.archive_ends = kind, today.isoformat(), True
+            plan.date_words = known[0]
         return
     first, last = _relative_span(kind, today)
     plan.relative = kind

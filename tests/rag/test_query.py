@@ -181,6 +181,8 @@ def test_a_day_is_not_also_read_as_its_month_or_a_range() -> None:
         ("this month's papers", "this_month", "2025-09-01..2025-09-10"),
         ("지난달 인기 논문", "last_month", "2025-08-01..2025-08-31"),
         ("yesterday's top papers", "yesterday", "2025-09-09"),
+        ("today's top papers", "today", "2025-09-10"),
+        ("오늘 인기 논문", "today", "2025-09-10"),
     ],
 )
 def test_a_relative_period_after_the_archive_ends_uses_the_nearest_digest(question: str, kind: str,
@@ -419,6 +421,8 @@ def test_a_topic_with_a_vote_condition_searches_only_the_papers_meeting_it(engin
                          "2025-04-02까지라서"),
         ("last month's most voted paper", "There is no digest for last month (2025-08-01 – 2025-08-31) yet"),
         ("지난달 인기 논문", "지난달(2025-08-01 – 2025-08-31) 다이제스트는 아직 없습니다."),
+        ("today's top papers", "There is no digest for today (2025-09-10) yet: the stored digests end on 2025-04-02"),
+        ("오늘 인기 논문", "오늘(2025-09-10) 다이제스트는 아직 없습니다. 저장된 다이제스트는 2025-04-02까지라서"),
     ],
 )
 def test_a_relative_period_after_the_archive_ends_answers_from_the_nearest_digest_and_says_so(
@@ -641,3 +645,14 @@ def test_no_candidate_name_asks_no_lookup() -> None:
     plan_query("2025년 2월 5일 가장 추천 많은 논문", KNOWN, TODAY, lookup)
     plan_query("which papers improve kv cache compression?", KNOWN, TODAY, lookup)
     assert lookup.calls == []
+
+
+@pytest.mark.parametrize(("today", "noted"), [(date(2025, 4, 3), False), (date(2025, 4, 5), False),
+                                              (date(2025, 4, 6), True)])
+def test_today_is_the_newest_digest_and_says_so_only_when_it_is_days_old(today: date, noted: bool) -> None:
+    """Digests arrive a day or more late (a weekend): "오늘 논문" is the newest digest, without a note, until
+    it is more than three days old."""
+    plan = plan_query("오늘 논문", STORED, today)
+    assert plan.dates == ["2025-04-02"] and plan.mode == "top"
+    assert (plan.instead_of == today.isoformat() and plan.archive_ends) if noted else plan.instead_of is None
+
