@@ -255,8 +255,7 @@ class AnswerEngine:
         if plan.mode == "author":
             return self._by_author(plan, question, note)
         if plan.votes_condition:  # a topic among the papers meeting a vote condition
-            allowed = list(dict.fromkeys(arxiv_id for arxiv_id, _, votes in catalog.appearances(plan.dates)
-                                         if plan.votes_match(votes)))
+            allowed = catalog.papers_with_votes(plan.votes_min, plan.votes_max, plan.dates)
             if not allowed:
                 return Found(plan, [], False, question, note)
         if plan.author is not None:  # a topic among the author's papers (and the asked dates and votes)

@@ -275,6 +275,22 @@ class Catalog:
             out += [(row[0], row[1], row[2]) for row in rows]
         return out
 
+    def papers_with_votes(self, low: int | None, high: int | None, dates: Iterable[str] | None = None) -> list[str]:
+        """Papers with at least ``low`` and at most ``high`` votes (inclusive; None: no bound) on one of the
+        given digest dates (None: any), in SQL: reading every appearance into Python to filter it took
+        ~130 ms at 100,000 papers. Unknown votes never qualify."""
+        where = "votes IS NOT NULL" + (" AND votes >= ?" if low is not None else "") + (
+            " AND votes <= ?" if high is not None else "")
+        bounds = [b for b in (low, high) if b is not None]
+        query = f"SELECT DISTINCT arxiv_id FROM appearances WHERE {where}"
+        if dates is None:
+            return [row[0] for row in self._conn.execute(query, bounds)]
+        found: dict[str, None] = {}
+        for chunk in _chunks(list(dict.fromkeys(dates)), 500):
+            rows = self._conn.execute(f"{query} AND date IN ({','.join('?' * len(chunk))})", [*bounds, *chunk])
+            found.update(dict.fromkeys(row[0] for row in rows))
+        return list(found)
+
     def title_frequency(self, word: str) -> int:
         """How many paper titles contain ``word`` (case-insensitive substring)."""
         escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -162,6 +162,20 @@ def test_appearances_of_dates_and_ids_between(catalog: Catalog) -> None:
     assert sorted(catalog.ids_between("2025-02-04", "2025-02-06")) == ["2502.00002", "2502.00003", "2502.00004"]
 
 
+def test_papers_with_votes_filters_in_sql_as_the_plan_would(catalog: Catalog) -> None:
+    """A paper qualifies when one of its appearances on the asked dates meets the bounds; unknown votes never."""
+    add(catalog, paper("2502.00001", date="2025-02-03", votes=5), paper("2502.00002", date="2025-02-03", votes=None),
+        paper("2502.00003", date="2025-02-03", votes=120))
+    add(catalog, paper("2502.00001", date="2025-02-04", votes=60), paper("2502.00004", date="2025-02-04", votes=0))
+    rows = catalog.appearances()
+    for low, high, dates in [(50, None, None), (None, 9, None), (0, 0, None), (10, 100, ["2025-02-03"]),
+                             (None, None, None), (50, None, ["2025-02-03", "2025-02-05"]), (1, 5, [])]:
+        expected = {a for a, day, votes in rows if votes is not None and (low is None or votes >= low)
+                    and (high is None or votes <= high) and (dates is None or day in dates)}
+        got = catalog.papers_with_votes(low, high, dates)
+        assert sorted(got) == sorted(expected) and len(got) == len(set(got)), (low, high, dates)
+
+
 def test_reads_of_many_ids_span_the_500_id_chunks(catalog: Catalog) -> None:
     papers = [paper(f"2502.{n:05d}", votes=n) for n in range(1, 1203)]
     add(catalog, *papers)
