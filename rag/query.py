@@ -148,7 +148,6 @@ _INTENT_KO = (
     r"전부|모두|개수|갯수|편수"
 )
 _INTENT_EN = (
-    r"all[\s-]+time|whole|entire|archive|overall|ever|what['’]s|new|recent|recently|"
     r"digests?|daily|papers?|count|number|top|most|voted?|votes|upvoted?|upvotes?|popular|best|show|list|"
     r"what|which|were|was|are|is|the|on|of|in|for|from|by|to|and|me|give|across|all|single|highest|lowest|"
     r"least|fewest|got|get|has|had|have|received|with|that|there|any|week|weeks|month|year|last|this|past|"
@@ -157,7 +156,7 @@ _INTENT_EN = (
     r"receiv(?:e|ed|ing)|earned|people|users|whole|entire|archive|overall|ever|time|liked|likes?|trending|"
     r"hot|hottest|ranked|ranking|rank|i|we|my|about|read|reading|worth|recommend(?:ed|ations?)?|interesting|"
     r"notable|important|good|great|new|recent|should|must|check|out|see|look|want|need|know|came|come|"
-    r"published|released|posted|appeared|uploaded|everything|" + "|".join(_MONTHS)
+    r"published|released|posted|appeared|uploaded|everything|recently|" + "|".join(_MONTHS)
 )
 # Letters, not \b: in "digest의" a Hangul particle is a word character.
 _INTENT_WORDS = re.compile(
