@@ -50,6 +50,7 @@ MAX_EXTRACTIVE_CITED = 3
 SCOPE_ESCAPE_DENSE = 0.03
 # Vote questions with a condition ("100표 이상") list up to this many papers, then say how many more.
 MAX_LISTED = 20
+Entry = tuple[str, str, int | None]  # a listed paper: (arxiv_id, the digest it is shown from, its votes there)
 
 
 @dataclass
@@ -308,23 +309,14 @@ class AnswerEngine:
             if kept is None or (_known_votes(votes), day) > (_known_votes(kept[1]), kept[0]):
                 best[arxiv_id] = (day, votes)
         entries = [(arxiv_id, day, votes) for arxiv_id, (day, votes) in best.items() if plan.votes_match(votes)]
-        # Unknown votes rank after every known count, both ways: "least voted" is never a paper whose
-        # votes nobody recorded.
-        sign = 1 if plan.ascending else -1
-        entries.sort(key=lambda e: (e[2] is None, sign * (e[2] or 0), _newest_first(e[1]), e[0]))
+        _rank_by_votes(entries, plan.ascending)
         default = MAX_LISTED if plan.votes_condition else (1 if _asks_single(question) else k)
         limit = plan.limit or default
-        shown = entries[:limit]
-        while (shown and len(shown) < len(entries) and len(shown) < max(limit, MAX_LISTED)
-               and shown[-1][2] is not None and entries[len(shown)][2] == shown[-1][2]):
-            shown.append(entries[len(shown)])
+        shown = _with_ties(entries, limit, cap=max(limit, MAX_LISTED))
         tied_more = 0
         if shown and shown[-1][2] is not None:
             tied_more = sum(1 for e in entries[len(shown):] if e[2] == shown[-1][2])
-        papers = catalog.get_many(arxiv_id for arxiv_id, _, _ in shown)
-        # Each paper as it appeared in the asked digest: that date and that day's votes.
-        sources = [Source(replace(papers[arxiv_id], date=day, votes=votes))
-                   for arxiv_id, day, votes in shown if arxiv_id in papers]
+        sources = self._as_appeared(shown)
         return Found(plan, sources, bool(best), question, note, matched=len(entries),
                      tied_more=tied_more, unknown_votes=sum(1 for _, votes in best.values() if votes is None))
 
@@ -340,7 +332,7 @@ class AnswerEngine:
             day, votes = appearance
             return (_known_votes(votes), day) if plan.by_votes else (day, _known_votes(votes))
 
-        entries: list[tuple[str, str, int | None]] = []
+        entries: list[Entry] = []
         for arxiv_id in plan.author_papers:
             seen = [(day, votes) for day, votes in known.get(arxiv_id, ("", {}))[1].items()
                     if within is None or day in within]
@@ -350,19 +342,18 @@ class AnswerEngine:
             if plan.votes_match(votes):
                 entries.append((arxiv_id, day, votes))
         if plan.by_votes and not plan.votes_condition:
-            sign = 1 if plan.ascending else -1
-            entries.sort(key=lambda e: (e[2] is None, sign * (e[2] or 0), _newest_first(e[1]), e[0]))
+            _rank_by_votes(entries, plan.ascending)
         else:
             entries.sort(key=lambda e: (_newest_first(e[1]), -_known_votes(e[2]), e[0]))
         limit = plan.limit or (1 if plan.by_votes and _asks_single(question) else MAX_LISTED)
-        shown = entries[:limit]
-        while (plan.by_votes and shown and len(shown) < len(entries) and shown[-1][2] is not None
-               and entries[len(shown)][2] == shown[-1][2]):
-            shown.append(entries[len(shown)])
+        shown = _with_ties(entries, limit) if plan.by_votes else entries[:limit]
+        return Found(plan, self._as_appeared(shown), True, question, note, matched=len(entries))
+
+    def _as_appeared(self, shown: list[Entry]) -> list[Source]:
+        """Each listed paper as it appeared in the asked digest: that date and that day's votes."""
         papers = self.catalog.get_many(arxiv_id for arxiv_id, _, _ in shown)
-        sources = [Source(replace(papers[arxiv_id], date=day, votes=votes))
-                   for arxiv_id, day, votes in shown if arxiv_id in papers]
-        return Found(plan, sources, True, question, note, matched=len(entries))
+        return [Source(replace(papers[arxiv_id], date=day, votes=votes))
+                for arxiv_id, day, votes in shown if arxiv_id in papers]
 
     def _names_top_paper(self, question: str, top: list[Source]) -> bool:
         """A question naming a distinctive word of a top paper's title ("What is Hymba?") is covered
@@ -655,6 +646,23 @@ def _close_to_best(sources: list[Source]) -> list[int]:
 
 def _known_votes(votes: int | None) -> int:
     return -1 if votes is None else votes
+
+
+def _rank_by_votes(entries: list[Entry], ascending: bool) -> None:
+    """Most (or least) voted first, newest first on a tie. Unknown votes rank after every known count, both
+    ways: "least voted" is never a paper whose votes nobody recorded."""
+    sign = 1 if ascending else -1
+    entries.sort(key=lambda e: (e[2] is None, sign * (e[2] or 0), _newest_first(e[1]), e[0]))
+
+
+def _with_ties(entries: list[Entry], limit: int, cap: int | None = None) -> list[Entry]:
+    """The first ``limit`` entries of a vote ranking, and the next ones tied with the last one's known
+    votes (at most ``cap`` in all)."""
+    shown = entries[:limit]
+    while (shown and len(shown) < len(entries) and (cap is None or len(shown) < cap)
+           and shown[-1][2] is not None and entries[len(shown)][2] == shown[-1][2]):
+        shown.append(entries[len(shown)])
+    return shown
 
 
 def _newest_first(day: str) -> int:
