@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from loaders.digest import SECTIONS, Paper
 from rag.storage.sqlite import connect, migrate, transaction
@@ -266,30 +267,27 @@ class Catalog:
         """(arxiv_id, date, votes) of every paper of the given digest dates (None: every date), votes
         as of that digest (None: unknown). Vote questions rank and filter these, then read only the
         papers they show."""
-        query = "SELECT arxiv_id, date, votes FROM appearances"
-        if dates is None:
-            return [(row[0], row[1], row[2]) for row in self._conn.execute(query)]
-        out: list[tuple[str, str, int | None]] = []
-        for chunk in _chunks(list(dict.fromkeys(dates)), 500):
-            rows = self._conn.execute(f"{query} WHERE date IN ({','.join('?' * len(chunk))})", chunk)
-            out += [(row[0], row[1], row[2]) for row in rows]
-        return out
+        return [(row[0], row[1], row[2]) for row in self._on_dates("SELECT arxiv_id, date, votes", [], [], dates)]
 
     def papers_with_votes(self, low: int | None, high: int | None, dates: Iterable[str] | None = None) -> list[str]:
         """Papers with at least ``low`` and at most ``high`` votes (inclusive; None: no bound) on one of the
         given digest dates (None: any), in SQL: reading every appearance into Python to filter it took
         ~130 ms at 100,000 papers. Unknown votes never qualify."""
-        where = "votes IS NOT NULL" + (" AND votes >= ?" if low is not None else "") + (
-            " AND votes <= ?" if high is not None else "")
-        bounds = [b for b in (low, high) if b is not None]
-        query = f"SELECT DISTINCT arxiv_id FROM appearances WHERE {where}"
+        where = ["votes IS NOT NULL", *(["votes >= ?"] if low is not None else []),
+                 *(["votes <= ?"] if high is not None else [])]
+        rows = self._on_dates("SELECT DISTINCT arxiv_id", where, [b for b in (low, high) if b is not None], dates)
+        return list(dict.fromkeys(row[0] for row in rows))  # distinct across date chunks too
+
+    def _on_dates(self, select: str, where: list[str], params: list[int],
+                  dates: Iterable[str] | None) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``select ... FROM appearances WHERE`` the ``where`` conditions and, unless ``dates`` is
+        None, a date among ``dates``, sent 500 at a time (SQLite limits a statement's variables)."""
         if dates is None:
-            return [row[0] for row in self._conn.execute(query, bounds)]
-        found: dict[str, None] = {}
+            yield from self._conn.execute(f"{select} FROM appearances WHERE {' AND '.join(where) or '1'}", params)
+            return
         for chunk in _chunks(list(dict.fromkeys(dates)), 500):
-            rows = self._conn.execute(f"{query} AND date IN ({','.join('?' * len(chunk))})", [*bounds, *chunk])
-            found.update(dict.fromkeys(row[0] for row in rows))
-        return list(found)
+            condition = " AND ".join([*where, f"date IN ({','.join('?' * len(chunk))})"])
+            yield from self._conn.execute(f"{select} FROM appearances WHERE {condition}", [*params, *chunk])
 
     def title_frequency(self, word: str) -> int:
         """How many paper titles contain ``word`` (case-insensitive substring)."""
