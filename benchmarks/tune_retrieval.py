@@ -441,7 +441,6 @@ def _quantiles(values: list[float]) -> list[float]:
 def broad(data_dir: str, questions: str, retrieval: dict[str, Any] | None = None) -> str:
     """Broad topics (tests/data/eval_broad.jsonl): how many are refused ("not covered"; should be none) and
     P@5, the share of the top five whose title matches the line's ``title_pattern`` (a lower bound)."""
-
     papers = open_papers(data_dir, retrieval)
     rows = [json.loads(line) for line in Path(questions).read_text(encoding="utf-8").splitlines() if line.strip()]
     lines, refused, precision = [], 0, []
@@ -461,6 +460,11 @@ def broad(data_dir: str, questions: str, retrieval: dict[str, Any] | None = None
     head = (f"broad: {questions} on {data_dir}: refused {refused}/{len(rows)} ({langs}); "
             f"P@5 by title {sum(precision) / len(precision):.3f}")
     return "\n".join([head, *lines]) + "\n"
+
+
+def _overrides(options: list[str]) -> dict[str, Any]:
+    """``--retrieval KEY=JSON`` options as retrieval-setting overrides."""
+    return {key: json.loads(value) for key, value in (option.split("=", 1) for option in options)}
 
 
 def main() -> int:
@@ -497,14 +501,12 @@ def main() -> int:
             name, rest = spec.split("=", 1)
             data_dir, questions = rest.rsplit(":", 1)
             sets.append((name, data_dir, questions))
-        overrides = {key: json.loads(value) for key, value in (o.split("=", 1) for o in args.retrieval)}
-        print(table(sets, args.out, overrides))
+        print(table(sets, args.out, _overrides(args.retrieval)))
     elif args.command == "collect":
         args.out.write_text(json.dumps(collect(args.data_dir, args.questions, args.expand), ensure_ascii=False),
                             encoding="utf-8")
     elif args.command == "broad":
-        overrides = {key: json.loads(value) for key, value in (o.split("=", 1) for o in args.retrieval)}
-        print(broad(args.data_dir, args.questions, overrides), end="")
+        print(broad(args.data_dir, args.questions, _overrides(args.retrieval)), end="")
     elif args.command == "coverage":
         coverage_grid(args.caches)
     elif args.command == "sparse":
