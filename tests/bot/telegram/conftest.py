@@ -10,6 +10,7 @@ import pytest
 from rag.components import Components
 from rag.memory import ConversationMemory
 from rag.service import Papers
+from tests.bot.telegram.harness import sample_library
 from tests.bot.telegram.sample_world import sample_papers
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_bot_api
@@ -20,6 +21,14 @@ def srv() -> Iterator[FakeBotAPI]:
     """A fresh fake Bot API server on 127.0.0.1."""
     with running_bot_api() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
+    """The sample digests embedded with the hash embedder, per module (harness.sample_library)."""
+    comps, _ = sample_library(tmp_path_factory.mktemp("library"))
+    yield comps
+    comps.close()
 
 
 @pytest.fixture(scope="module")

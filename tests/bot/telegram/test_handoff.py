@@ -6,34 +6,22 @@ tests/bot/test_ask_handoff.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.telegram.blocking import BlockingRunner
 from bot.telegram.handoff import HandoffServer
 from config.settings import load_settings
 from rag.components import Components
-from rag.ingest import Indexer, ingest_paths
 from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
 from rag.owner import hand_off
 from rag.service import Papers
-from tests.conftest import SAMPLES, open_components
+from tests.conftest import open_components
 from tests.fakes.fixtures import running_openai
 from tests.helpers import HashEmbedding
 
 QUESTION = "OmniHuman 오디오 조건 휴먼 비디오 생성"
-
-
-@pytest.fixture(scope="module")
-def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
-    comps = open_components(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
-    ingest_paths(Indexer.from_components(comps), [str(SAMPLES)])
-    yield comps
-    comps.close()
 
 
 def handed(papers: Papers, *requests: dict[str, Any]) -> list[dict[str, Any] | None]:

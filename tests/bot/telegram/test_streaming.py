@@ -8,25 +8,19 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.telegram.app import build_application
 from bot.telegram.streaming import preview
 from config.settings import load_settings
 from rag.components import Components
-from rag.ingest import Indexer, ingest_paths
 from rag.llm import ChatLLM
 from rag.memory import ConversationMemory
 from rag.service import Papers
 from tests.bot.telegram.harness import bot_settings, html_plain, links, serve
-from tests.conftest import SAMPLES, open_components
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.fixtures import running_openai
-from tests.helpers import HashEmbedding
 
 QUESTION = "OmniHuman-1 omni-conditions training 인물 애니메이션은 어떻게 하나요?"
 # What the model writes: Markdown, a link of its own (never shown), markers valid and not ([7]).
@@ -35,14 +29,6 @@ REPLY = ("**OmniHuman-1**은 오디오·포즈·텍스트를 함께 조건으로
          "- 혼합 조건 학습으로 데이터를 넓게 씁니다 [1]\n- 약한 조건부터 학습합니다\n\n"
          "결과적으로 한 장의 사진으로 자연스러운 영상을 만듭니다 [1].")
 ARXIV = re.compile(r"^https://arxiv\.org/abs/\d{4}\.\d{4,5}$")
-
-
-@pytest.fixture(scope="module")
-def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
-    comps = open_components(load_settings(data_dir=tmp_path_factory.mktemp("library")), embedder=HashEmbedding())
-    ingest_paths(Indexer.from_components(comps), [str(SAMPLES)])
-    yield comps
-    comps.close()
 
 
 def run_streaming(srv: FakeBotAPI, components: Components, tmp_path: Path, scenario: Any,
